@@ -1,0 +1,79 @@
+"""What every command shares: settings, output format, error mapping."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import click
+import sqlalchemy as sa
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from dmarcpilot.store.db import DEFAULT_URL, open_store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Exit codes (DESIGN.md convention 4: each boundary maps errors once).
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_REJECTED = 3
+
+
+@dataclass
+class Settings:
+    """Settings declared once: flag > environment (``DMARCPILOT_*``) > default."""
+
+    db_url: str = DEFAULT_URL
+    _engine: sa.Engine | None = None
+
+    @classmethod
+    def from_env(cls, db: str | None) -> Settings:
+        return cls(db_url=db or os.environ.get("DMARCPILOT_DB") or DEFAULT_URL)
+
+    def engine(self) -> sa.Engine:
+        if self._engine is None:
+            self._engine = open_store(self.db_url)
+        return self._engine
+
+
+def format_option(func: F) -> F:
+    """``--format table|json`` on every command (json for scripts)."""
+    return click.option(
+        "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+        help="Output as a table for people or JSON for scripts.",
+    )(func)
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def emit_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Cells are printed as text, never as markup (report contents are hostile)."""
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*("" if v is None else _plain(v) for v in row))
+    console().print(table)
+
+
+def _plain(value: Any) -> Text:
+    return Text(str(value))
+
+
+def console(stderr: bool = False) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else int(os.environ.get("COLUMNS", "160"))
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
+
+
+def is_terminal() -> bool:
+    return sys.stderr.isatty()

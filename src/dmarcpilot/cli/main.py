@@ -1,0 +1,49 @@
+"""``dmarcpilot``: the command group and its global options."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from dmarcpilot import __version__
+from dmarcpilot.cli import ingest, reports
+from dmarcpilot.cli.common import EXIT_ERROR, Settings
+from dmarcpilot.errors import DmarcpilotError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--db", envvar="DMARCPILOT_DB", metavar="URL",
+    help="SQLAlchemy database URL (env DMARCPILOT_DB). Default: sqlite:///dmarcpilot.db in the "
+         "current directory; postgresql://user@host/db for a shared deployment.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log progress and internal errors to stderr.")
+@click.version_option(__version__, prog_name="dmarcpilot")
+@click.pass_context
+def cli(ctx: click.Context, db: str | None, verbose: bool) -> None:
+    """Take mail domains from DMARC monitoring to enforcement."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    ctx.obj = Settings.from_env(db)
+
+
+cli.add_command(ingest.ingest_cmd)
+cli.add_command(ingest.reingest_cmd)
+cli.add_command(reports.reports_cmd)
+cli.add_command(reports.quarantine_cmd)
+
+
+def main() -> None:
+    try:
+        rc = cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except DmarcpilotError as exc:
+        click.echo(f"dmarcpilot: error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    sys.exit(rc if isinstance(rc, int) else 0)

@@ -1,0 +1,443 @@
+"""Streaming parser for DMARC aggregate reports.
+
+Formats: RFC 7489 Appendix C, the pre-RFC draft seen in the wild (same layout,
+optional elements missing) and RFC 9990 Appendix A (namespace
+``urn:ietf:params:xml:ns:dmarc-2.0``). Records are read with
+``lxml.etree.iterparse`` and cleared as they go, so memory stays flat however
+large the report (DESIGN.md, "Decisions already measured").
+
+Hostile XML: no DTD is loaded, no entity is resolved, no network is used, and
+a document that declares a DOCTYPE is rejected before parsing.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import IO, Any, TypeVar
+
+from lxml import etree
+
+from dmarcpilot.reports.errors import MalformedReport, NotAReport, RecoverableXml
+from dmarcpilot.reports.model import (
+    AggregateHeader,
+    AggregateReport,
+    Alignment,
+    DiscoveryMethod,
+    Disposition,
+    DkimAuth,
+    DkimResult,
+    DmarcResult,
+    OverrideReason,
+    Policy,
+    PolicyPublished,
+    Reason,
+    Record,
+    Schema,
+    SpfAuth,
+    SpfResult,
+    SpfScope,
+)
+
+NS_RFC9990 = "urn:ietf:params:xml:ns:dmarc-2.0"
+_TAGS = ("{*}record", "{*}report_metadata", "{*}policy_published", "{*}version", "{*}feedback")
+_DOCTYPE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+_ROOT_END = re.compile(rb"</\s*(?:[A-Za-z_][\w.-]*:)?feedback\s*>\s*(?:<!--.*?-->\s*)*$", re.DOTALL)
+
+# Values reporters send that older specs named differently (RFC 4408, drafts).
+_SPF_ALIASES = {"hardfail": "fail", "unknown": "permerror", "error": "temperror"}
+_DKIM_ALIASES = {"hardfail": "fail", "unknown": "permerror", "error": "temperror"}
+
+E = TypeVar("E", bound="Any")
+
+Opener = Callable[[], IO[bytes]]
+
+
+class _TailReader:
+    """Pass-through reader that remembers the last bytes read (truncation check)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self.tail = b""
+        self.head = b""
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._raw.read(size)
+        if chunk:
+            if len(self.head) < 65536:
+                self.head += chunk[: 65536 - len(self.head)]
+            self.tail = (self.tail + chunk)[-512:]
+        return chunk
+
+
+def _local(tag: str, _cache: dict[str, str] = {}) -> str:  # noqa: B006 - a memo
+    name = _cache.get(tag)
+    if name is None:
+        name = tag.rpartition("}")[2] if isinstance(tag, str) else ""
+        _cache[tag] = name
+    return name
+
+
+def _text(el: Any) -> str | None:
+    text = el.text
+    if text is None:
+        return None
+    text = text.strip()
+    return text or None
+
+
+def _lower(el: Any) -> str | None:
+    text = _text(el)
+    return None if text is None else text.lower()
+
+
+class AggregateParser:
+    """Parses one aggregate report; iterate ``events()`` for header then records.
+
+    ``events()`` yields one :class:`AggregateHeader` (as soon as the metadata
+    and the published policy have been read) followed by every
+    :class:`Record`. Problems that do not make the report unusable (an unknown
+    enumeration value, recovered XML) are collected in ``errors``.
+    """
+
+    def __init__(self, opener: Opener, *, name: str = "<input>", recover: bool = False) -> None:
+        self._opener = opener
+        self.name = name
+        self.recover = recover
+        self.errors: list[str] = []
+        self.records_seen = 0
+        self._meta: dict[str, Any] | None = None
+        self._policy: PolicyPublished | None = None
+        self._version: str | None = None
+        self._schema = Schema.RFC7489
+
+    # -- value helpers -------------------------------------------------
+    def _enum(self, kind: type[E], value: str | None, what: str, aliases: dict[str, str] | None = None) -> E | None:
+        if value is None:
+            return None
+        try:
+            return kind(value)
+        except ValueError:
+            if aliases and value in aliases:
+                return kind(aliases[value])
+            self.errors.append(f"record {self.records_seen}: unknown {what} {value!r}")
+            return None
+
+    # -- parsing ---------------------------------------------------------
+    def events(self) -> Iterator[AggregateHeader | Record]:
+        raw = self._opener()
+        try:
+            reader = _TailReader(raw)
+            yield from self._iterate(reader)
+        finally:
+            raw.close()
+
+    def _iterate(self, reader: _TailReader) -> Iterator[AggregateHeader | Record]:
+        header_sent = False
+        pending: list[Record] = []
+        context = etree.iterparse(
+            reader,
+            events=("start", "end"),
+            tag=_TAGS,
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            dtd_validation=False,
+            huge_tree=False,
+            recover=self.recover,
+            remove_comments=True,
+            remove_pis=True,
+        )
+        root_seen = False
+        try:
+            for event, el in context:
+                if event == "start":
+                    if not root_seen:
+                        root_seen = True
+                        self._check_root(el, reader.head)
+                    continue
+                name = _local(el.tag)
+                if name == "record":
+                    record = self._record(el)
+                    _release(el)
+                    if header_sent:
+                        yield record
+                    else:
+                        pending.append(record)
+                    continue
+                if name == "report_metadata":
+                    self._meta = self._metadata(el)
+                elif name == "policy_published":
+                    self._policy = self._policy_published(el)
+                elif name == "version":
+                    self._version = _text(el)
+                    if self._version == "2.0":
+                        self._schema = Schema.RFC9990
+                elif name == "feedback":
+                    continue
+                if not header_sent and self._meta is not None and self._policy is not None:
+                    header_sent = True
+                    yield self.header()
+                    yield from pending
+                    pending.clear()
+        except etree.XMLSyntaxError as exc:
+            if not root_seen and b"feedback" not in reader.head:
+                raise NotAReport(f"not a DMARC report: invalid XML ({exc.msg})") from None
+            raise RecoverableXml(f"invalid XML: {exc.msg}") from None
+        if not root_seen:
+            root = context.root
+            if root is None:
+                raise NotAReport("empty XML document")
+            raise NotAReport(f"XML root <{_local(root.tag)}> is not a DMARC <feedback> report")
+        if self.recover and not _ROOT_END.search(reader.tail.rstrip(b"\x00")):
+            raise MalformedReport("truncated XML: the document ends before </feedback>")
+        if not header_sent:
+            missing = "report_metadata" if self._meta is None else "policy_published"
+            raise MalformedReport(f"aggregate report without <{missing}>")
+
+    def _check_root(self, el: Any, head: bytes) -> None:
+        if _DOCTYPE.search(head.split(b"<" + b"feedback", 1)[0] if b"feedback" in head else head):
+            raise MalformedReport("XML with a DOCTYPE or ENTITY declaration is refused (XXE / entity expansion)")
+        if _local(el.tag) != "feedback":
+            raise NotAReport(f"XML root <{_local(el.tag)}> is not a DMARC <feedback> report")
+        if el.tag.startswith("{" + NS_RFC9990 + "}"):
+            self._schema = Schema.RFC9990
+
+    def header(self) -> AggregateHeader:
+        if self._meta is None or self._policy is None:
+            raise MalformedReport("aggregate report header not read yet")
+        meta = self._meta
+        return AggregateHeader(
+            schema=self._schema,
+            version=self._version,
+            org_name=meta["org_name"],
+            email=meta["email"],
+            extra_contact_info=meta["extra_contact_info"],
+            report_id=meta["report_id"],
+            begin=meta["begin"],
+            end=meta["end"],
+            generator=meta["generator"],
+            policy=self._policy,
+            reporter_errors=tuple(meta["errors"]),
+        )
+
+    def _metadata(self, el: Any) -> dict[str, Any]:
+        meta: dict[str, Any] = dict.fromkeys(
+            ("org_name", "email", "extra_contact_info", "report_id", "generator"), None
+        )
+        meta["errors"] = []
+        begin = end = None
+        for child in el:
+            name = _local(child.tag)
+            if name == "date_range":
+                for part in child:
+                    pname = _local(part.tag)
+                    if pname == "begin":
+                        begin = _epoch(_text(part), "begin")
+                    elif pname == "end":
+                        end = _epoch(_text(part), "end")
+            elif name == "error":
+                text = _text(child)
+                if text:
+                    meta["errors"].append(text)
+            elif name in meta:
+                meta[name] = _text(child)
+        if not meta["report_id"]:
+            raise MalformedReport("aggregate report without <report_id>")
+        if begin is None or end is None:
+            raise MalformedReport("aggregate report without <date_range> begin and end")
+        meta["begin"], meta["end"] = begin, end
+        return meta
+
+    def _policy_published(self, el: Any) -> PolicyPublished:
+        values: dict[str, str | None] = {}
+        for child in el:
+            values[_local(child.tag)] = _text(child)
+        domain = (values.get("domain") or "").lower()
+        if not domain:
+            raise MalformedReport("aggregate report without <policy_published><domain>")
+        low = {k: (v.lower() if v else None) for k, v in values.items()}
+        pct = None
+        if values.get("pct"):
+            try:
+                pct = int(float(values["pct"] or ""))
+            except ValueError:
+                self.errors.append(f"policy_published: invalid pct {values['pct']!r}")
+        testing = low.get("testing")
+        return PolicyPublished(
+            domain=domain,
+            adkim=self._enum(Alignment, low.get("adkim"), "adkim"),
+            aspf=self._enum(Alignment, low.get("aspf"), "aspf"),
+            p=self._enum(Policy, low.get("p"), "p"),
+            sp=self._enum(Policy, low.get("sp"), "sp"),
+            np=self._enum(Policy, low.get("np"), "np"),
+            pct=pct,
+            fo=values.get("fo"),
+            testing=None if testing is None else testing == "y",
+            discovery_method=self._enum(DiscoveryMethod, low.get("discovery_method"), "discovery_method"),
+        )
+
+    def _record(self, el: Any) -> Record:
+        self.records_seen += 1
+        ip = count = disposition = dkim = spf = None
+        header_from = envelope_from = envelope_to = None
+        reasons: list[Reason] = []
+        dkims: list[DkimAuth] = []
+        spfs: list[SpfAuth] = []
+        for part in el:
+            pname = _local(part.tag)
+            if pname == "row":
+                for child in part:
+                    cname = _local(child.tag)
+                    if cname == "source_ip":
+                        ip = _text(child)
+                    elif cname == "count":
+                        count = _text(child)
+                    elif cname == "policy_evaluated":
+                        for pe in child:
+                            ename = _local(pe.tag)
+                            if ename == "disposition":
+                                disposition = self._enum(Disposition, _lower(pe), "disposition")
+                            elif ename == "dkim":
+                                dkim = self._enum(DmarcResult, _lower(pe), "DMARC dkim result")
+                            elif ename == "spf":
+                                spf = self._enum(DmarcResult, _lower(pe), "DMARC spf result")
+                            elif ename == "reason":
+                                reason = self._reason(pe)
+                                if reason is not None:
+                                    reasons.append(reason)
+            elif pname == "identifiers":
+                for child in part:
+                    cname = _local(child.tag)
+                    if cname == "header_from":
+                        header_from = _lower(child)
+                    elif cname == "envelope_from":
+                        envelope_from = _lower(child)
+                    elif cname == "envelope_to":
+                        envelope_to = _lower(child)
+            elif pname == "auth_results":
+                for child in part:
+                    cname = _local(child.tag)
+                    if cname == "dkim":
+                        dkims.append(self._dkim(child))
+                    elif cname == "spf":
+                        spfs.append(self._spf(child))
+        return Record(
+            source_ip=self._ip(ip),
+            count=self._count(count),
+            disposition=disposition,
+            dkim=dkim,
+            spf=spf,
+            reasons=tuple(reasons),
+            header_from=header_from,
+            envelope_from=envelope_from,
+            envelope_to=envelope_to,
+            dkim_results=tuple(dkims),
+            spf_results=tuple(spfs),
+        )
+
+    def _ip(self, text: str | None) -> Any:
+        if text is None:
+            raise MalformedReport(f"record {self.records_seen}: no <source_ip>")
+        try:
+            return ipaddress.ip_address(text)
+        except ValueError:
+            raise MalformedReport(f"record {self.records_seen}: invalid source_ip {text[:64]!r}") from None
+
+    def _count(self, text: str | None) -> int:
+        try:
+            value = int(text or "")
+        except ValueError:
+            raise MalformedReport(f"record {self.records_seen}: invalid count {str(text)[:32]!r}") from None
+        if value < 0:
+            raise MalformedReport(f"record {self.records_seen}: negative count {value}")
+        return value
+
+    def _reason(self, el: Any) -> Reason | None:
+        rtype = comment = None
+        for child in el:
+            name = _local(child.tag)
+            if name == "type":
+                rtype = _lower(child)
+            elif name == "comment":
+                comment = _text(child)
+        if rtype is None and comment is None:
+            return None
+        return Reason(self._enum(OverrideReason, rtype, "reason type"), comment)
+
+    def _dkim(self, el: Any) -> DkimAuth:
+        domain = selector = result = human = None
+        for child in el:
+            name = _local(child.tag)
+            if name == "domain":
+                domain = _lower(child)
+            elif name == "selector":
+                selector = _text(child)
+            elif name == "result":
+                result = _lower(child)
+            elif name == "human_result":
+                human = _text(child)
+        return DkimAuth(domain, selector, self._enum(DkimResult, result, "DKIM result", _DKIM_ALIASES), human)
+
+    def _spf(self, el: Any) -> SpfAuth:
+        domain = scope = result = None
+        for child in el:
+            name = _local(child.tag)
+            if name == "domain":
+                domain = _lower(child)
+            elif name == "scope":
+                scope = _lower(child)
+            elif name == "result":
+                result = _lower(child)
+        return SpfAuth(
+            domain,
+            self._enum(SpfScope, scope, "SPF scope"),
+            self._enum(SpfResult, result, "SPF result", _SPF_ALIASES),
+        )
+
+
+def _release(el: Any) -> None:
+    """Free a parsed record and the siblings before it (flat memory)."""
+    el.clear(keep_tail=False)
+    parent = el.getparent()
+    if parent is not None:
+        while el.getprevious() is not None:
+            del parent[0]
+
+
+def _epoch(text: str | None, what: str) -> datetime:
+    if text is None:
+        raise MalformedReport(f"aggregate report without date_range <{what}>")
+    try:
+        seconds = int(float(text))
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        raise MalformedReport(f"invalid date_range <{what}> {text[:32]!r}") from None
+
+
+def parse_aggregate(opener: Opener, *, name: str = "<input>") -> AggregateReport:
+    """Parse a whole aggregate report into memory (strict, then recovering).
+
+    For large reports prefer :class:`AggregateParser` and stream ``events()``.
+    """
+    try:
+        return _materialise(AggregateParser(opener, name=name))
+    except RecoverableXml as exc:
+        parser = AggregateParser(opener, name=name, recover=True)
+        report = _materialise(parser)
+        errors = (f"{exc.reason}; recovered", *report.errors)
+        return AggregateReport(report.header, report.records, errors)
+
+
+def _materialise(parser: AggregateParser) -> AggregateReport:
+    header: AggregateHeader | None = None
+    records: list[Record] = []
+    for event in parser.events():
+        if isinstance(event, AggregateHeader):
+            header = event
+        else:
+            records.append(event)
+    assert header is not None  # events() raises when no header was read
+    return AggregateReport(header, tuple(records), tuple(parser.errors))

@@ -1,0 +1,1 @@
+"""Getting report bytes: files, directories, Maildir (IMAP and SMTP later)."""

@@ -1,0 +1,98 @@
+"""Read-side queries used by the CLI (and later the web app)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from dmarcpilot.store.schema import (
+    UTCDateTime,
+    aggregate_reports,
+    failure_reports,
+    quarantine,
+    tls_policies,
+    tls_reports,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRow:
+    kind: str
+    id: int
+    org_name: str | None
+    report_id: str | None
+    domain: str | None
+    begin: datetime | None
+    end: datetime | None
+    records: int
+    messages: int
+    source: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind, "id": self.id, "org_name": self.org_name, "report_id": self.report_id,
+            "domain": self.domain, "begin": _iso(self.begin), "end": _iso(self.end),
+            "records": self.records, "messages": self.messages, "source": self.source,
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def list_reports(engine: sa.Engine, domain: str | None = None, limit: int | None = None) -> list[ReportRow]:
+    """Every stored report, newest period first, optionally for one domain."""
+    domain = domain.lower().rstrip(".") if domain else None
+    a, f, t = aggregate_reports, failure_reports, tls_reports
+    agg = sa.select(
+        sa.literal("aggregate").label("kind"), a.c.id, a.c.org_name, a.c.report_id, a.c.domain,
+        a.c.begin_at, a.c.end_at, a.c.record_count.label("records"), a.c.message_count.label("messages"),
+        a.c.source_path,
+    )
+    fail = sa.select(
+        sa.literal("failure").label("kind"), f.c.id, f.c.reporter, f.c.sample_message_id, f.c.reported_domain,
+        f.c.arrival_date, f.c.arrival_date, sa.literal(0), sa.literal(1), f.c.source_path,
+    )
+    tls = sa.select(
+        sa.literal("smtp_tls").label("kind"), t.c.id, t.c.org_name, t.c.report_id,
+        sa.literal(None, sa.Text), t.c.begin_at, t.c.end_at, sa.literal(0), t.c.successful + t.c.failed,
+        t.c.source_path,
+    )
+    if domain:
+        agg = agg.where(a.c.domain == domain)
+        fail = fail.where(f.c.reported_domain == domain)
+        tp = tls_policies
+        tls = tls.where(t.c.id.in_(sa.select(tp.c.report_pk).where(tp.c.policy_domain == domain)))
+    union = sa.union_all(agg, fail, tls).subquery()
+    query = sa.select(union).order_by(union.c[5].desc().nulls_last(), union.c.kind, union.c.id)
+    if limit:
+        query = query.limit(limit)
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [ReportRow(r[0], r[1], r[2], r[3], r[4], _aware(r[5]), _aware(r[6]), r[7], r[8], r[9])
+            for r in rows]
+
+
+def _aware(value: Any) -> datetime | None:
+    """UNION results bypass the column type on SQLite: restore UTC datetimes."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return UTCDateTime().process_result_value(value, None)  # type: ignore[arg-type]
+
+
+def list_quarantine(engine: sa.Engine, include_resolved: bool = False) -> list[dict[str, Any]]:
+    q = quarantine
+    query = sa.select(q).order_by(q.c.id)
+    if not include_resolved:
+        query = query.where(q.c.resolved_at.is_(None))
+    with engine.connect() as conn:
+        return [
+            {"id": r.id, "sha256": r.sha256, "origin": r.origin, "part": r.part, "reason": r.reason,
+             "created_at": _iso(r.created_at), "resolved_at": _iso(r.resolved_at)}
+            for r in conn.execute(query)
+        ]

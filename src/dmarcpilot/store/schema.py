@@ -1,0 +1,241 @@
+"""SQLAlchemy Core schema: the single source of truth of every process.
+
+Alembic migrations in ``store/migrations`` create exactly these tables; a test
+compares the migrated database with this metadata.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+#: JSON text everywhere, JSONB on PostgreSQL (queryable, compact).
+JSONText = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Timezone-aware UTC on both sides, whatever the backend keeps.
+
+    SQLite has no time zones: values are stored as naive UTC and come back
+    with ``tzinfo=UTC``. Naive datetimes are refused (convention 3).
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused: dmarcpilot stores UTC-aware datetimes only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+SHA256 = sa.String(64)
+
+# -- archive: the original bytes of every input, compressed, content-addressed --
+blobs = sa.Table(
+    "blobs",
+    metadata,
+    sa.Column("sha256", SHA256, primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("stored_size", sa.BigInteger, nullable=False),
+    sa.Column("codec", sa.String(16), nullable=False),
+    sa.Column("chunks", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+blob_chunks = sa.Table(
+    "blob_chunks",
+    metadata,
+    sa.Column("sha256", SHA256, sa.ForeignKey("blobs.sha256", ondelete="CASCADE"), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+)
+
+# -- inputs: one row per distinct input; its status makes re-ingest a no-op --
+inputs = sa.Table(
+    "inputs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("sha256", SHA256, sa.ForeignKey("blobs.sha256"), nullable=False, unique=True),
+    sa.Column("origin", sa.Text, nullable=False),
+    sa.Column("received_at", UTCDateTime(), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # InputStatus
+    sa.Column("reports", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("rejected", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("finished_at", UTCDateTime()),
+)
+
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("sha256", SHA256, sa.ForeignKey("blobs.sha256"), nullable=False, index=True),
+    sa.Column("origin", sa.Text, nullable=False),
+    sa.Column("part", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("resolved_at", UTCDateTime()),
+)
+
+# -- aggregate reports: RFC 7489 Appendix C / RFC 9990 --
+aggregate_reports = sa.Table(
+    "aggregate_reports",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("org_name", sa.Text, nullable=False),
+    sa.Column("report_id", sa.Text, nullable=False),
+    sa.Column("domain", sa.Text, nullable=False),
+    sa.Column("email", sa.Text),
+    sa.Column("extra_contact_info", sa.Text),
+    sa.Column("begin_at", UTCDateTime(), nullable=False),
+    sa.Column("end_at", UTCDateTime(), nullable=False),
+    sa.Column("schema", sa.String(16), nullable=False),
+    sa.Column("version", sa.Text),
+    sa.Column("generator", sa.Text),
+    sa.Column("adkim", sa.String(1)),
+    sa.Column("aspf", sa.String(1)),
+    sa.Column("p", sa.String(16)),
+    sa.Column("sp", sa.String(16)),
+    sa.Column("np", sa.String(16)),
+    sa.Column("pct", sa.Integer),
+    sa.Column("fo", sa.Text),
+    sa.Column("testing", sa.Boolean),
+    sa.Column("discovery_method", sa.String(16)),
+    sa.Column("reporter_errors", JSONText, nullable=False),
+    sa.Column("parse_errors", JSONText, nullable=False),
+    sa.Column("record_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("message_count", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("input_sha256", SHA256, sa.ForeignKey("blobs.sha256"), nullable=False),
+    sa.Column("source_path", sa.Text, nullable=False),
+    sa.Column("ingested_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("org_name", "report_id", "domain", name="uq_aggregate_reports_natural_key"),
+    sa.Index("ix_aggregate_reports_domain_begin", "domain", "begin_at"),
+)
+
+aggregate_records = sa.Table(
+    "aggregate_records",
+    metadata,
+    sa.Column("report_pk", sa.Integer, sa.ForeignKey("aggregate_reports.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("rec_no", sa.Integer, primary_key=True),
+    sa.Column("source_ip", sa.String(45), nullable=False),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("disposition", sa.String(16)),
+    sa.Column("dkim", sa.String(8)),
+    sa.Column("spf", sa.String(8)),
+    sa.Column("reasons", JSONText, nullable=False),
+    sa.Column("header_from", sa.Text),
+    sa.Column("envelope_from", sa.Text),
+    sa.Column("envelope_to", sa.Text),
+    sa.Column("dkim_results", JSONText, nullable=False),
+    sa.Column("spf_results", JSONText, nullable=False),
+    sa.Index("ix_aggregate_records_source_ip", "source_ip"),
+)
+
+# -- failure reports: RFC 6591 / RFC 9991 --
+failure_reports = sa.Table(
+    "failure_reports",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("fingerprint", SHA256, nullable=False, unique=True),
+    sa.Column("feedback_type", sa.Text, nullable=False),
+    sa.Column("user_agent", sa.Text),
+    sa.Column("version", sa.Text),
+    sa.Column("arrival_date", UTCDateTime()),
+    sa.Column("source_ip", sa.String(45)),
+    sa.Column("reported_domain", sa.Text),
+    sa.Column("original_mail_from", sa.Text),
+    sa.Column("original_rcpt_to", JSONText, nullable=False),
+    sa.Column("auth_failure", JSONText, nullable=False),
+    sa.Column("delivery_result", sa.Text),
+    sa.Column("dkim_domain", sa.Text),
+    sa.Column("dkim_selector", sa.Text),
+    sa.Column("dkim_identity", sa.Text),
+    sa.Column("spf_dns", sa.Text),
+    sa.Column("identity_alignment", sa.Text),
+    sa.Column("authentication_results", sa.Text),
+    sa.Column("sample_subject", sa.Text),
+    sa.Column("sample_from", sa.Text),
+    sa.Column("sample_message_id", sa.Text),
+    sa.Column("sample_headers", sa.Text),
+    sa.Column("reporter", sa.Text),
+    sa.Column("report_date", UTCDateTime()),
+    sa.Column("input_sha256", SHA256, sa.ForeignKey("blobs.sha256"), nullable=False),
+    sa.Column("source_path", sa.Text, nullable=False),
+    sa.Column("ingested_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_failure_reports_domain_arrival", "reported_domain", "arrival_date"),
+)
+
+# -- SMTP TLS reports: RFC 8460 --
+tls_reports = sa.Table(
+    "tls_reports",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("org_name", sa.Text, nullable=False),
+    sa.Column("report_id", sa.Text, nullable=False),
+    sa.Column("contact_info", sa.Text),
+    sa.Column("begin_at", UTCDateTime(), nullable=False),
+    sa.Column("end_at", UTCDateTime(), nullable=False),
+    sa.Column("successful", sa.BigInteger, nullable=False),
+    sa.Column("failed", sa.BigInteger, nullable=False),
+    sa.Column("input_sha256", SHA256, sa.ForeignKey("blobs.sha256"), nullable=False),
+    sa.Column("source_path", sa.Text, nullable=False),
+    sa.Column("ingested_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("org_name", "report_id", name="uq_tls_reports_natural_key"),
+)
+
+tls_policies = sa.Table(
+    "tls_policies",
+    metadata,
+    sa.Column("report_pk", sa.Integer, sa.ForeignKey("tls_reports.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("idx", sa.Integer, primary_key=True),
+    sa.Column("policy_type", sa.Text, nullable=False),
+    sa.Column("policy_domain", sa.Text, nullable=False),
+    sa.Column("policy_strings", JSONText, nullable=False),
+    sa.Column("mx_host_patterns", JSONText, nullable=False),
+    sa.Column("successful", sa.BigInteger, nullable=False),
+    sa.Column("failed", sa.BigInteger, nullable=False),
+    sa.Index("ix_tls_policies_domain", "policy_domain"),
+)
+
+tls_failures = sa.Table(
+    "tls_failures",
+    metadata,
+    sa.Column("report_pk", sa.Integer, primary_key=True),
+    sa.Column("policy_idx", sa.Integer, primary_key=True),
+    sa.Column("idx", sa.Integer, primary_key=True),
+    sa.Column("result_type", sa.Text, nullable=False),
+    sa.Column("sending_mta_ip", sa.String(45)),
+    sa.Column("receiving_mx_hostname", sa.Text),
+    sa.Column("receiving_mx_helo", sa.Text),
+    sa.Column("receiving_ip", sa.String(45)),
+    sa.Column("failed_session_count", sa.BigInteger, nullable=False),
+    sa.Column("additional_information", sa.Text),
+    sa.Column("failure_reason_code", sa.Text),
+    sa.ForeignKeyConstraint(
+        ["report_pk", "policy_idx"], ["tls_policies.report_pk", "tls_policies.idx"], ondelete="CASCADE"
+    ),
+)

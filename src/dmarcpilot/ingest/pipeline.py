@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from dmarcpilot.bytestream import Opener
 from dmarcpilot.ingest.summary import IngestSummary
 from dmarcpilot.reports import AggregateParser, Payload, PayloadKind, Rejection, unwrap
 from dmarcpilot.reports.errors import RecoverableXml, ReportError
@@ -25,10 +26,17 @@ from dmarcpilot.reports.failure import parse_failure_report
 from dmarcpilot.reports.limits import DEFAULT_LIMITS, Limits
 from dmarcpilot.reports.model import ReportKind
 from dmarcpilot.reports.tlsrpt import parse_tls_report
-from dmarcpilot.sources.files import Input, Opener, Unreadable
+from dmarcpilot.sources.files import Input, Unreadable
 from dmarcpilot.store.archive import blob_opener, digest
 from dmarcpilot.store.inputs import finish_input, quarantined_inputs, register_input
-from dmarcpilot.store.writer import Outcome, Provenance, StoreResult, store_aggregate, store_failure, store_tls
+from dmarcpilot.store.writer import (
+    Outcome,
+    Provenance,
+    StoreResult,
+    store_aggregate,
+    store_failure,
+    store_tls,
+)
 
 log = logging.getLogger(__name__)
 

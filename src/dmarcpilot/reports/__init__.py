@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from dmarcpilot.bytestream import Opener
 from dmarcpilot.reports.aggregate import AggregateParser, parse_aggregate
-from dmarcpilot.reports.envelope import Opener, Payload, PayloadKind, Rejection, unwrap
+from dmarcpilot.reports.envelope import Payload, PayloadKind, Rejection, unwrap
 from dmarcpilot.reports.errors import ReportError
 from dmarcpilot.reports.failure import parse_failure_report
 from dmarcpilot.reports.limits import DEFAULT_LIMITS, Limits

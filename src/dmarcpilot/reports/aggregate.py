@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 from lxml import etree
 
+from dmarcpilot.bytestream import ByteStream, Opener
 from dmarcpilot.reports.errors import MalformedReport, NotAReport, RecoverableXml
 from dmarcpilot.reports.model import (
     AggregateHeader,
@@ -52,13 +53,12 @@ _DKIM_ALIASES = {"hardfail": "fail", "unknown": "permerror", "error": "temperror
 
 E = TypeVar("E", bound="Any")
 
-Opener = Callable[[], IO[bytes]]
 
 
 class _TailReader:
     """Pass-through reader that remembers the last bytes read (truncation check)."""
 
-    def __init__(self, raw: IO[bytes]) -> None:
+    def __init__(self, raw: ByteStream) -> None:
         self._raw = raw
         self.tail = b""
         self.head = b""
@@ -118,10 +118,12 @@ class AggregateParser:
         if value is None:
             return None
         try:
-            return kind(value)
+            member: E = kind(value)
+            return member
         except ValueError:
             if aliases and value in aliases:
-                return kind(aliases[value])
+                alias: E = kind(aliases[value])
+                return alias
             self.errors.append(f"record {self.records_seen}: unknown {what} {value!r}")
             return None
 

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from email.message import Message
 from typing import IO
 
+from dmarcpilot.bytestream import ByteStream, Opener
 from dmarcpilot.reports.errors import LimitExceeded, MalformedReport, NotAReport, ReportError
 from dmarcpilot.reports.limits import Limits
 from dmarcpilot.reports.streams import CappedReader, CountingReader, GzipReader, read_all
 
-Opener = Callable[[], IO[bytes]]
 SNIFF = 4096
 
 _BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
@@ -244,7 +244,7 @@ def _clean_header(value: object) -> str:
 class _SkipLeading(io.RawIOBase):
     """Drops whitespace and NULs before the first '<' (reporters prepend them)."""
 
-    def __init__(self, raw: IO[bytes]) -> None:
+    def __init__(self, raw: ByteStream) -> None:
         self._raw = raw
         self._started = False
 
@@ -276,7 +276,7 @@ def _bytes_opener(data: bytes) -> Opener:
 
 def _seekable(opener: Opener, limits: Limits, path: str) -> IO[bytes]:
     """Spool a stream to a seekable file (zip needs its central directory)."""
-    spool = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
+    spool = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)  # noqa: SIM115 - returned open
     with opener() as stream:
         total = 0
         while chunk := stream.read(256 * 1024):
@@ -286,7 +286,21 @@ def _seekable(opener: Opener, limits: Limits, path: str) -> IO[bytes]:
                 raise LimitExceeded(f"zip archive exceeds the limit of {limits.max_decompressed_bytes} bytes")
             spool.write(chunk)
     spool.seek(0)
-    return spool  # type: ignore[return-value]
+    return spool
+
+
+def _lines(stream: ByteStream, cap: int) -> Iterator[bytes]:
+    """Lines of a stream, read in bounded chunks; no line longer than ``cap``."""
+    rest = b""
+    while chunk := stream.read(65536):
+        rest += chunk
+        if len(rest) > cap and b"\n" not in rest:
+            raise LimitExceeded(f"mbox line longer than the limit of {cap} bytes")
+        *lines, rest = rest.split(b"\n")
+        for line in lines:
+            yield line + b"\n"
+    if rest:
+        yield rest
 
 
 def split_mbox(opener: Opener, limits: Limits) -> Iterator[bytes]:
@@ -295,7 +309,7 @@ def split_mbox(opener: Opener, limits: Limits) -> Iterator[bytes]:
     size = 0
     after_blank = True
     with opener() as stream:
-        for line in io.BufferedReader(stream, 65536):  # type: ignore[arg-type]
+        for line in _lines(stream, limits.max_mime_bytes):
             if line.startswith(b"From ") and after_blank:
                 if current:
                     yield b"".join(current)

@@ -10,7 +10,6 @@ from the human-readable part and the copied headers.
 from __future__ import annotations
 
 import base64
-import binascii
 import email
 import email.policy
 import ipaddress
@@ -45,7 +44,7 @@ def parse_failure_report(data: bytes) -> FailureReport:
             fields = _feedback_fields(part)
         elif ctype == "message/rfc822" and sample is None:
             inner = part.get_payload()
-            if isinstance(inner, list) and inner:
+            if isinstance(inner, list) and inner and isinstance(inner[0], Message):
                 sample = inner[0]
         elif ctype == "text/rfc822-headers" and sample is None:
             sample = email.message_from_bytes(_decoded(part), policy=email.policy.compat32)
@@ -73,7 +72,7 @@ def _feedback_fields(part: Message) -> dict[str, list[str]]:
     """The feedback-report body is a header block (RFC 5965 section 3.1)."""
     payload = part.get_payload()
     if isinstance(payload, list):  # compat32 parses message/* bodies as messages
-        raw = "".join(m.as_string() for m in payload)
+        raw = "".join(m.as_string() for m in payload if isinstance(m, Message))
         encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
         if encoding == "base64":
             raw = base64.b64decode(raw.encode("ascii", "ignore")).decode("utf-8", "replace")

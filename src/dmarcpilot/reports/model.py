@@ -11,9 +11,9 @@ import enum
 import ipaddress
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Union
+from typing import Any
 
-IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class ReportKind(enum.Enum):
@@ -380,4 +380,4 @@ class TlsReport:
         }
 
 
-AnyReport = Union[AggregateReport, FailureReport, TlsReport]
+AnyReport = AggregateReport | FailureReport | TlsReport

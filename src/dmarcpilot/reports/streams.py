@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import io
 import zlib
-from typing import IO
 
+from dmarcpilot.bytestream import ByteStream
 from dmarcpilot.reports.errors import LimitExceeded, MalformedReport
 from dmarcpilot.reports.limits import Limits
 
 CHUNK = 256 * 1024
 
 
-def read_all(stream: IO[bytes] | io.RawIOBase) -> bytes:
+
+
+def read_all(stream: ByteStream) -> bytes:
     """Read to the end in bounded chunks (so the caps apply on the way)."""
     parts = []
     while chunk := stream.read(CHUNK):
@@ -23,7 +25,7 @@ def read_all(stream: IO[bytes] | io.RawIOBase) -> bytes:
 class CountingReader(io.RawIOBase):
     """Counts the bytes read from ``raw`` (the compressed side of a ratio)."""
 
-    def __init__(self, raw: IO[bytes]) -> None:
+    def __init__(self, raw: ByteStream) -> None:
         self._raw = raw
         self.count = 0
 
@@ -60,7 +62,7 @@ class GzipReader(io.RawIOBase):
     member (Mimecast appends CR LF to its attachments).
     """
 
-    def __init__(self, raw: IO[bytes], limits: Limits, what: str = "gzip") -> None:
+    def __init__(self, raw: ByteStream, limits: Limits, what: str = "gzip") -> None:
         self._raw = CountingReader(raw)
         self._limits = limits
         self._what = what
@@ -128,7 +130,7 @@ class GzipReader(io.RawIOBase):
 class CappedReader(io.RawIOBase):
     """Reads from ``raw`` and fails once more than ``cap`` bytes come out."""
 
-    def __init__(self, raw: IO[bytes], cap: int, what: str, consumed: CountingReader | None = None,
+    def __init__(self, raw: ByteStream, cap: int, what: str, consumed: CountingReader | None = None,
                  limits: Limits | None = None) -> None:
         self._raw = raw
         self._cap = cap

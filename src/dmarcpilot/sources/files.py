@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
-Opener = Callable[[], IO[bytes]]
+from dmarcpilot.bytestream import Opener
+
 _MAILDIR_PARTS = ("cur", "new", "tmp")
 
 
@@ -27,7 +27,7 @@ class Unreadable:
 
 
 def _file_opener(path: Path) -> Opener:
-    return lambda: open(path, "rb")  # noqa: SIM115 - the caller closes it
+    return lambda: open(path, "rb")
 
 
 def is_maildir(path: Path) -> bool:

@@ -10,19 +10,18 @@ from __future__ import annotations
 import hashlib
 import io
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import IO
 
 import sqlalchemy as sa
 
+from dmarcpilot.bytestream import Opener
 from dmarcpilot.store.dialect import insert_ignore
 from dmarcpilot.store.schema import blob_chunks, blobs
 
 CHUNK = 1024 * 1024
 CODEC = "zlib"
-Opener = Callable[[], IO[bytes]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,14 +62,14 @@ def store_blob(conn: sa.Connection, ref: BlobRef, opener: Opener) -> bool:
     """Archive the bytes behind ``ref``; False when they were already there."""
     now = datetime.now(UTC)
     inserted = conn.execute(
-        insert_ignore(conn, blobs).values(
-            sha256=ref.sha256, size=ref.size, stored_size=0, codec=CODEC, chunks=0, created_at=now
-        )
-    ).rowcount
-    if not inserted:
+        insert_ignore(conn, blobs)
+        .values(sha256=ref.sha256, size=ref.size, stored_size=0, codec=CODEC, chunks=0, created_at=now)
+        .returning(blobs.c.sha256)
+    ).first()
+    if inserted is None:
         return False
     stored = seq = 0
-    for seq, data in enumerate(_compressed_chunks(opener)):  # noqa: B007 - seq used after
+    for seq, data in enumerate(_compressed_chunks(opener)):
         conn.execute(blob_chunks.insert().values(sha256=ref.sha256, seq=seq, data=data))
         stored += len(data)
     conn.execute(
@@ -116,7 +115,7 @@ class BlobReader(io.RawIOBase):
 
 
 def blob_opener(engine: sa.Engine, sha256: str) -> Opener:
-    return lambda: BlobReader(engine, sha256)  # type: ignore[return-value]
+    return lambda: BlobReader(engine, sha256)
 
 
 def read_blob(engine: sa.Engine, sha256: str) -> bytes:

@@ -41,7 +41,14 @@ def create_engine(url: str = DEFAULT_URL) -> Engine:
 
 
 def _configure_sqlite(engine: Engine) -> None:
-    """WAL for concurrent readers; BEGIN IMMEDIATE so writers queue, not fail."""
+    """WAL for concurrent readers; transactions begun by us, not by pysqlite.
+
+    Every write transaction of dmarcpilot starts with a write, so a deferred
+    BEGIN takes the write lock at its first statement and waits (busy_timeout)
+    instead of deadlocking. Readers never block writers in WAL mode. A
+    connection that must lock up front sets the execution option
+    ``sqlite_begin="IMMEDIATE"`` (migrations do).
+    """
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
@@ -55,7 +62,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        mode = conn.get_execution_options().get("sqlite_begin", "")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
 
 
 def migrate(engine: Engine) -> None:
@@ -63,7 +71,7 @@ def migrate(engine: Engine) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", "dmarcpilot.store:migrations")
     try:
-        with engine.begin() as conn:
+        with engine.execution_options(sqlite_begin="IMMEDIATE").begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
             cfg.attributes["connection"] = conn

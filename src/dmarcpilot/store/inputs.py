@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from dmarcpilot.store.archive import BlobRef, Opener, store_blob
+from dmarcpilot.bytestream import Opener
+from dmarcpilot.store.archive import BlobRef, store_blob
 from dmarcpilot.store.dialect import insert_ignore
 from dmarcpilot.store.schema import inputs, quarantine
 

@@ -58,7 +58,7 @@ class Provenance:
 
 
 def _v(value: enum.Enum | None) -> str | None:
-    return None if value is None else value.value  # type: ignore[no-any-return]
+    return None if value is None else value.value
 
 
 def _record_row(pk: int, rec_no: int, r: Record) -> tuple[Any, ...]:

@@ -1,0 +1,57 @@
+"""Inputs from the file system: recursion, Maildir (tmp/ skipped), hidden files."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from dmarcpilot.ingest.pipeline import Ingestor
+from dmarcpilot.sources.files import Input, Unreadable, walk_paths
+from tests.reportgen import aggregate_xml
+
+
+def _mail(xml: bytes, name: str) -> bytes:
+    return (
+        b"From: noreply-dmarc-support@google.com\r\nTo: rua@example.com\r\n"
+        b"Subject: Report domain: example.com\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b1"\r\n\r\n--b1\r\n'
+        b"Content-Type: text/plain\r\n\r\nThis is an aggregate report.\r\n--b1\r\n"
+        b"Content-Type: application/gzip; name=" + name.encode() + b"\r\n"
+        b"Content-Disposition: attachment; filename=" + name.encode() + b"\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + base64.encodebytes(gzip.compress(xml)) + b"--b1--\r\n"
+    )
+
+
+def _maildir(root: Path) -> None:
+    for part in ("cur", "new", "tmp"):
+        (root / part).mkdir(parents=True)
+    (root / "new" / "1700000000.M1.host").write_bytes(_mail(aggregate_xml("md-1", 2), "a.xml.gz"))
+    (root / "cur" / "1700000001.M2.host:2,S").write_bytes(_mail(aggregate_xml("md-2", 3), "b.xml.gz"))
+    (root / "tmp" / "1700000002.M3.host").write_bytes(b"From: half-written delivery\r\n")
+
+
+def test_walk_skips_maildir_tmp_and_hidden_files(tmp_path: Path) -> None:
+    _maildir(tmp_path / "Maildir")
+    (tmp_path / "nested" / "deeper").mkdir(parents=True)
+    (tmp_path / "nested" / "deeper" / "r.xml").write_bytes(aggregate_xml("nested-1", 1))
+    (tmp_path / "nested" / ".DS_Store").write_bytes(b"\0\0")
+    _maildir(tmp_path / "Maildir" / ".Reports")  # a Maildir++ sub-folder is hidden but read
+    found = [i.origin for i in walk_paths([str(tmp_path)]) if isinstance(i, Input)]
+    names = sorted(Path(f).name for f in found)
+    assert names == sorted(["1700000000.M1.host", "1700000001.M2.host:2,S"] * 2 + ["r.xml"])
+    assert not any("/tmp/" in f.removeprefix(str(tmp_path)) for f in found)
+
+
+def test_walk_reports_missing_paths(tmp_path: Path) -> None:
+    items = list(walk_paths([str(tmp_path / "missing")]))
+    assert items == [Unreadable(str(tmp_path / "missing"), "no such file or directory")]
+
+
+def test_maildir_reports_are_ingested(engine: sa.Engine, tmp_path: Path) -> None:
+    _maildir(tmp_path / "Maildir")
+    summary = Ingestor(engine).run(walk_paths([str(tmp_path / "Maildir")]))
+    assert (summary.reports_ingested, summary.records, summary.messages) == (2, 5, 3 + 6)
+    assert summary.rejected == []

@@ -120,12 +120,32 @@ def pad_prolog(xml: bytes, size: int = 70_000) -> bytes:
     return comment + xml
 
 
+def comment_before_doctype(xml: bytes, text: bytes = b"<feedback>") -> bytes:
+    """Put a short comment mentioning ``<feedback>`` between the XML declaration and the DOCTYPE.
+
+    Legal XML; defeats a check that only looks for a DOCTYPE before the
+    first occurrence of ``<feedback`` in the raw bytes.
+    """
+    decl, rest = xml.split(b"?>", 1)
+    return decl + b"?>\n<!-- " + text + b" -->\n" + rest.lstrip()
+
+
 def deeply_nested(levels: int = 10_000, inside_report: bool = True) -> bytes:
     """``levels`` nested elements, alone or inside an otherwise valid report."""
     nest = b"<n>" * levels + b"</n>" * levels
     if not inside_report:
         return _XML_DECL + nest
     return report_xml("deep").replace(b"</policy_published>\n", b"</policy_published>\n" + nest + b"\n", 1)
+
+
+def huge_text(size: int = 11 * MiB) -> bytes:
+    """A report whose <org_name> is one text node of ``size`` bytes (libxml2 caps text nodes at 10 MB)."""
+    return report_xml("huge-text").replace(b"<org_name>reporter.example", b"<org_name>" + b"a" * size, 1)
+
+
+def huge_attribute(size: int = 11 * MiB) -> bytes:
+    """A report with one attribute value of ``size`` bytes on <org_name>."""
+    return report_xml("huge-attr").replace(b"<org_name>", b'<org_name x="' + b"a" * size + b'">', 1)
 
 
 def foreign_root(name: str = "html") -> bytes:
@@ -151,6 +171,13 @@ def truncated_after_record(records: int = 3) -> bytes:
     ips = [str(ipaddress.IPv4Address(0xC0000200 + i)) for i in range(1, records + 1)]
     xml = report_xml("truncated-clean", ips)
     return xml[: xml.rindex(b"</record>") + len(b"</record>\n")]
+
+
+def nested_json(levels: int = 10_000) -> bytes:
+    """An SMTP TLS report whose "policies" is ``levels`` nested arrays."""
+    return (b'{"organization-name": "reporter.example", "report-id": "deep-json", '
+            b'"date-range": {"start-datetime": "2024-01-01T00:00:00Z", "end-datetime": "2024-01-01T23:59:59Z"}, '
+            b'"contact-info": "tls@reporter.example", "policies": ' + b"[" * levels + b"]" * levels + b"}\n")
 
 
 def not_tls_json() -> bytes:
@@ -272,10 +299,7 @@ def nested_archives(payload: bytes, layers: int) -> bytes:
     """``payload`` wrapped in ``layers`` envelopes, alternating gzip (odd) and zip (even) from inside out."""
     data = payload
     for layer in range(1, layers + 1):
-        if layer % 2:
-            data = gzip.compress(data, mtime=0)
-        else:
-            data = zip_archive([(f"layer{layer - 1}.gz", data)])
+        data = gzip.compress(data, mtime=0) if layer % 2 else zip_archive([(f"layer{layer - 1}.gz", data)])
     return data
 
 
@@ -289,7 +313,7 @@ def mail(subject: str, body: str = "Hello,\n\nsee you on Monday.\n",
     msg["To"] = "rua@example.com"
     msg["Subject"] = subject
     msg["Date"] = "Mon, 01 Jan 2024 00:00:00 +0000"
-    msg["Message-ID"] = f"<{abs(hash(subject)) % 10**12}@reporter.example>"
+    msg["Message-ID"] = f"<{zlib.crc32(subject.encode()):08x}@reporter.example>"
     msg.set_content(body)
     for filename, ctype, data in attachments:
         maintype, subtype = ctype.split("/", 1)
@@ -301,6 +325,24 @@ def report_mail(report: bytes, filename: str = "reporter.example!example.com!170
     return mail(f"Report Domain: example.com Submitter: reporter.example Report-ID: <{len(report)}>",
                 body="This is an aggregate report.\n",
                 attachments=[(filename, "application/gzip", gzip.compress(report, mtime=0))])
+
+
+def nested_multipart(levels: int = 3000) -> bytes:
+    """A mail of ``levels`` multipart/mixed parts each inside the one before."""
+    head = (b"From: sender@reporter.example\r\nTo: rua@example.com\r\nSubject: nested\r\n"
+            b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b0\r\n\r\n")
+    opening = b"".join(b"--b%d\r\nContent-Type: multipart/mixed; boundary=b%d\r\n\r\n" % (i - 1, i)
+                       for i in range(1, levels))
+    inner = b"--b%d\r\nContent-Type: text/plain\r\n\r\nhello\r\n" % (levels - 1)
+    closing = b"".join(b"--b%d--\r\n" % i for i in range(levels - 1, -1, -1))
+    return head + opening + inner + closing
+
+
+def nested_rfc822(levels: int = 3000) -> bytes:
+    """A mail that forwards a mail that forwards a mail ... ``levels`` deep (message/rfc822)."""
+    inner = b"From: a@reporter.example\r\nSubject: innermost\r\n\r\nhello\r\n"
+    head = b"From: a@reporter.example\r\nSubject: fwd\r\nMIME-Version: 1.0\r\nContent-Type: message/rfc822\r\n\r\n"
+    return head * levels + inner
 
 
 def mbox(*messages: bytes) -> bytes:

@@ -6,8 +6,10 @@ optional elements missing) and RFC 9990 Appendix A (namespace
 ``lxml.etree.iterparse`` and cleared as they go, so memory stays flat however
 large the report (DESIGN.md, "Decisions already measured").
 
-Hostile XML: no DTD is loaded, no entity is resolved, no network is used, and
-a document that declares a DOCTYPE is rejected before parsing.
+Hostile XML: no DTD is loaded, no entity is resolved, no network is used, a
+document that declares a DOCTYPE is rejected as soon as its root is seen, and
+libxml2's own limits (depth 256, 10 MB text nodes) are rejections, never
+"recovered".
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any, TypeVar
 from lxml import etree
 
 from dmarcpilot.bytestream import ByteStream, Opener
-from dmarcpilot.reports.errors import MalformedReport, NotAReport, RecoverableXml
+from dmarcpilot.reports.errors import LimitExceeded, MalformedReport, NotAReport, RecoverableXml
 from dmarcpilot.reports.model import (
     AggregateHeader,
     AggregateReport,
@@ -44,7 +46,6 @@ from dmarcpilot.reports.model import (
 
 NS_RFC9990 = "urn:ietf:params:xml:ns:dmarc-2.0"
 _TAGS = ("{*}record", "{*}report_metadata", "{*}policy_published", "{*}version", "{*}feedback")
-_DOCTYPE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 _ROOT_END = re.compile(rb"</\s*(?:[A-Za-z_][\w.-]*:)?feedback\s*>\s*(?:<!--.*?-->\s*)*$", re.DOTALL)
 
 # Values reporters send that older specs named differently (RFC 4408, drafts).
@@ -62,10 +63,13 @@ class _TailReader:
         self._raw = raw
         self.tail = b""
         self.head = b""
+        self.eof = False
 
     def read(self, size: int = -1) -> bytes:
         chunk = self._raw.read(size)
-        if chunk:
+        if not chunk:
+            self.eof = True
+        else:
             if len(self.head) < 65536:
                 self.head += chunk[: 65536 - len(self.head)]
             self.tail = (self.tail + chunk)[-512:]
@@ -158,7 +162,7 @@ class AggregateParser:
                 if event == "start":
                     if not root_seen:
                         root_seen = True
-                        self._check_root(el, reader.head)
+                        self._check_root(el)
                     continue
                 name = _local(el.tag)
                 if name == "record":
@@ -185,9 +189,15 @@ class AggregateParser:
                     yield from pending
                     pending.clear()
         except etree.XMLSyntaxError as exc:
+            if getattr(exc, "code", None) == etree.ErrorTypes.ERR_RESOURCE_LIMIT:
+                raise LimitExceeded(f"XML exceeds a parser limit (depth or size): {exc.msg}") from None
             if not root_seen and b"feedback" not in reader.head:
                 raise NotAReport(f"not a DMARC report: invalid XML ({exc.msg})") from None
+            if reader.eof and not _ROOT_END.search(reader.tail.rstrip(b"\x00")):
+                raise MalformedReport(f"truncated XML: the document ends before </feedback> ({exc.msg})") from None
             raise RecoverableXml(f"invalid XML: {exc.msg}") from None
+        if self.recover and any(e.type == etree.ErrorTypes.ERR_RESOURCE_LIMIT for e in context.error_log):
+            raise LimitExceeded("XML exceeds a parser limit (depth or size)")
         if not root_seen:
             root = context.root
             if root is None:
@@ -199,11 +209,15 @@ class AggregateParser:
             missing = "report_metadata" if self._meta is None else "policy_published"
             raise MalformedReport(f"aggregate report without <{missing}>")
 
-    def _check_root(self, el: Any, head: bytes) -> None:
-        if _DOCTYPE.search(head.split(b"<" + b"feedback", 1)[0] if b"feedback" in head else head):
-            raise MalformedReport("XML with a DOCTYPE or ENTITY declaration is refused (XXE / entity expansion)")
-        if _local(el.tag) != "feedback":
-            raise NotAReport(f"XML root <{_local(el.tag)}> is not a DMARC <feedback> report")
+    def _check_root(self, el: Any) -> None:
+        info = el.getroottree().docinfo
+        if info.doctype or info.internalDTD is not None or info.externalDTD is not None:
+            raise MalformedReport("XML with a DOCTYPE declaration is refused (XXE / entity expansion)")
+        if el.getparent() is not None:
+            # Real reporters wrap the report (ikea.com sends it inside an
+            # unclosed <xs:schema>): take the first <feedback>, and say so.
+            wrapper = _local(el.getroottree().getroot().tag)
+            self.errors.append(f"<feedback> found inside <{wrapper}>, not at the root")
         if el.tag.startswith("{" + NS_RFC9990 + "}"):
             self._schema = Schema.RFC9990
 

@@ -9,13 +9,12 @@ Directories and Maildir folders are walked by ``dmarcpilot.sources.files``.
 
 from __future__ import annotations
 
-import email
-import email.policy
 import enum
 import io
 import re
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.message import Message
@@ -23,6 +22,7 @@ from typing import IO
 
 from dmarcpilot.bytestream import ByteStream, Opener
 from dmarcpilot.reports.errors import LimitExceeded, MalformedReport, NotAReport, ReportError
+from dmarcpilot.reports.failure import parse_mail
 from dmarcpilot.reports.limits import Limits
 from dmarcpilot.reports.streams import CappedReader, CountingReader, GzipReader, read_all
 
@@ -160,8 +160,8 @@ class _Unwrapper:
                 if problem:
                     yield Rejection(inner, problem)
                     continue
-                data = self._read_member(archive, member, inner)
-                yield from self.walk(inner, _bytes_opener(data), depth + 1)
+                # The archive stays open while the member's reports are consumed.
+                yield from self.walk(inner, self._member_opener(archive, member, inner), depth + 1)
 
     def _zip_member_problem(self, member: zipfile.ZipInfo) -> str | None:
         if member.flag_bits & 0x1:
@@ -171,15 +171,20 @@ class _Unwrapper:
                     f"{self.limits.max_decompressed_bytes} bytes")
         return None
 
-    def _read_member(self, archive: zipfile.ZipFile, member: zipfile.ZipInfo, path: str) -> bytes:
+    def _member_opener(self, archive: zipfile.ZipFile, member: zipfile.ZipInfo, path: str) -> Opener:
+        """A capped stream over one member: sizes in the header may lie, reads may not."""
+        limits = self.limits
         counter = CountingReader(io.BytesIO())
         counter.count = max(member.compress_size, 1)
-        try:
-            with archive.open(member) as raw:
-                capped = CappedReader(raw, self.limits.max_decompressed_bytes, path, counter, self.limits)
-                return read_all(capped)
-        except (zipfile.BadZipFile, NotImplementedError, EOFError, OSError) as exc:
-            raise MalformedReport(f"corrupt zip member ({exc})") from None
+
+        def opener() -> ByteStream:
+            try:
+                raw = archive.open(member)
+            except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError) as exc:
+                raise MalformedReport(f"corrupt zip member ({exc})") from None
+            return _ZipErrors(CappedReader(raw, limits.max_decompressed_bytes, path, counter, limits))
+
+        return opener
 
     def _mbox(self, path: str, opener: Opener, depth: int) -> Iterator[Payload | Rejection]:
         for index, message in enumerate(split_mbox(opener, self.limits), start=1):
@@ -191,7 +196,7 @@ class _Unwrapper:
     def _mime(self, path: str, opener: Opener, depth: int) -> Iterator[Payload | Rejection]:
         with opener() as stream:
             data = read_all(CappedReader(stream, self.limits.max_mime_bytes, path))
-        message = email.message_from_bytes(data, policy=email.policy.compat32)
+        message = parse_mail(data)
         if _is_failure_report(message, data):
             yield Payload(path, PayloadKind.FAILURE_MAIL, _bytes_opener(data))
             return
@@ -239,6 +244,26 @@ def _is_failure_report(message: Message, data: bytes) -> bool:
 def _clean_header(value: object) -> str:
     text = "" if value is None else str(value)
     return " ".join(text.split())[:200]
+
+
+class _ZipErrors(io.RawIOBase):
+    """Turns zipfile's errors while reading (bad CRC, truncated data) into rejections."""
+
+    def __init__(self, raw: ByteStream) -> None:
+        self._raw = raw
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._raw.read(size)
+        except (zipfile.BadZipFile, EOFError, zlib.error, OSError) as exc:
+            raise MalformedReport(f"corrupt zip member ({exc})") from None
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
 
 
 class _SkipLeading(io.RawIOBase):
@@ -291,16 +316,20 @@ def _seekable(opener: Opener, limits: Limits, path: str) -> IO[bytes]:
 
 def _lines(stream: ByteStream, cap: int) -> Iterator[bytes]:
     """Lines of a stream, read in bounded chunks; no line longer than ``cap``."""
-    rest = b""
+    pieces: list[bytes] = []  # the current line so far, never re-scanned
+    size = 0
     while chunk := stream.read(65536):
-        rest += chunk
-        if len(rest) > cap and b"\n" not in rest:
-            raise LimitExceeded(f"mbox line longer than the limit of {cap} bytes")
-        *lines, rest = rest.split(b"\n")
+        *lines, tail = chunk.split(b"\n")
         for line in lines:
-            yield line + b"\n"
-    if rest:
-        yield rest
+            pieces.append(line)
+            yield b"".join(pieces) + b"\n"
+            pieces, size = [], 0
+        pieces.append(tail)
+        size += len(tail)
+        if size > cap:
+            raise LimitExceeded(f"mbox line longer than the limit of {cap} bytes")
+    if size:
+        yield b"".join(pieces)
 
 
 def split_mbox(opener: Opener, limits: Limits) -> Iterator[bytes]:

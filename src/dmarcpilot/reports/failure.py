@@ -20,7 +20,7 @@ from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import parseaddr, parsedate_to_datetime
 
-from dmarcpilot.reports.errors import MalformedReport, NotAReport
+from dmarcpilot.reports.errors import LimitExceeded, MalformedReport, NotAReport
 from dmarcpilot.reports.model import FailureReport, IPAddress
 
 _TEXT_FIELDS = {
@@ -34,7 +34,7 @@ _HEADER_COPY = re.compile(r"^-+ This is a copy of the headers.*$", re.IGNORECASE
 
 def parse_failure_report(data: bytes) -> FailureReport:
     """Parse a failure report mail (RFC 6591 section 3 fields)."""
-    message = email.message_from_bytes(data, policy=email.policy.compat32)
+    message = parse_mail(data)
     fields: dict[str, list[str]] = {}
     sample: Message | None = None
     text_part: str | None = None
@@ -58,6 +58,16 @@ def parse_failure_report(data: bytes) -> FailureReport:
     if not fields or feedback_type is None:
         raise NotAReport("failure report without recognisable fields")
     return _build(fields, feedback_type, sample, message)
+
+
+def parse_mail(data: bytes) -> Message:
+    """Parse a mail; MIME nested past Python's recursion limit is a limit, not a crash."""
+    try:
+        message = email.message_from_bytes(data, policy=email.policy.compat32)
+        list(message.walk())
+    except RecursionError:
+        raise LimitExceeded("MIME parts nested deeper than the parser's limit") from None
+    return message
 
 
 def _decoded(part: Message) -> bytes:

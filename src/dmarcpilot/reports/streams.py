@@ -101,22 +101,32 @@ class GzipReader(io.RawIOBase):
         except zlib.error as exc:
             raise MalformedReport(f"{self._what}: corrupt gzip data ({exc})") from None
         self._produced += len(data)
-        check_output(self._produced, self._raw.count, self._limits, self._what)
+        check_output(self._produced, self._consumed(), self._limits, self._what)
         self._buffer += data
         if self._decomp.eof:
             self._next_member(self._decomp.unused_data)
 
+    def _consumed(self) -> int:
+        """Compressed bytes really decoded so far (read-ahead not counted)."""
+        return self._raw.count - len(self._decomp.unconsumed_tail)
+
     def _next_member(self, rest: bytes) -> None:
-        rest = rest + (b"" if len(rest) >= 2 else self._raw.read(2 - len(rest)))
-        if rest[:2] == b"\x1f\x8b":
+        """Start the members that follow (a loop: 5,000 empty members are legal)."""
+        while True:
+            rest = rest + (b"" if len(rest) >= 2 else self._raw.read(2 - len(rest)))
+            if rest[:2] != b"\x1f\x8b":
+                break
             self._decomp = zlib.decompressobj(wbits=31)
-            # feed the remainder on the next _fill through unconsumed_tail
-            data = self._decomp.decompress(rest, CHUNK)
+            try:
+                data = self._decomp.decompress(rest, CHUNK)  # the rest waits in unconsumed_tail
+            except zlib.error as exc:
+                raise MalformedReport(f"{self._what}: corrupt gzip data ({exc})") from None
             self._produced += len(data)
+            check_output(self._produced, self._consumed(), self._limits, self._what)
             self._buffer += data
-            if self._decomp.eof:
-                self._next_member(self._decomp.unused_data)
-            return
+            if not self._decomp.eof:
+                return
+            rest = self._decomp.unused_data
         # Trailing padding (CR LF, NULs) after the last member is ignored.
         if rest.strip(b"\r\n\t \x00") or self._raw.read(1).strip(b"\r\n\t \x00"):
             raise MalformedReport(f"{self._what}: unexpected data after the gzip stream")

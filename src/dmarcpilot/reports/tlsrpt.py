@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from dmarcpilot.reports.errors import MalformedReport, NotAReport
+from dmarcpilot.reports.errors import LimitExceeded, MalformedReport, NotAReport
 from dmarcpilot.reports.model import IPAddress, TlsFailure, TlsPolicy, TlsReport
 
 
@@ -19,6 +19,8 @@ def parse_tls_report(data: bytes) -> TlsReport:
         raise MalformedReport(f"TLS report is not UTF-8 ({exc.reason})") from None
     except json.JSONDecodeError as exc:
         raise MalformedReport(f"invalid JSON: {exc.msg} at line {exc.lineno}") from None
+    except RecursionError:
+        raise LimitExceeded("JSON nested deeper than the parser's limit") from None
     if not isinstance(doc, dict) or "policies" not in doc or "report-id" not in doc:
         raise NotAReport("JSON document is not an SMTP TLS report (no report-id / policies)")
     dates = _obj(doc.get("date-range"), "date-range")

@@ -24,7 +24,7 @@ from dmarcpilot.bytestream import ByteStream, Opener
 from dmarcpilot.reports.errors import LimitExceeded, MalformedReport, NotAReport, ReportError
 from dmarcpilot.reports.failure import parse_mail
 from dmarcpilot.reports.limits import Limits
-from dmarcpilot.reports.streams import CappedReader, CountingReader, GzipReader, read_all
+from dmarcpilot.reports.streams import CappedReader, GzipReader, Wrapper, read_all
 
 SNIFF = 4096
 
@@ -174,15 +174,14 @@ class _Unwrapper:
     def _member_opener(self, archive: zipfile.ZipFile, member: zipfile.ZipInfo, path: str) -> Opener:
         """A capped stream over one member: sizes in the header may lie, reads may not."""
         limits = self.limits
-        counter = CountingReader(io.BytesIO())
-        counter.count = max(member.compress_size, 1)
+        compressed = max(member.compress_size, 1)
 
         def opener() -> ByteStream:
             try:
                 raw = archive.open(member)
             except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError) as exc:
                 raise MalformedReport(f"corrupt zip member ({exc})") from None
-            return _ZipErrors(CappedReader(raw, limits.max_decompressed_bytes, path, counter, limits))
+            return _ZipErrors(CappedReader(raw, limits.max_decompressed_bytes, path, lambda: compressed, limits))
 
         return opener
 
@@ -246,14 +245,8 @@ def _clean_header(value: object) -> str:
     return " ".join(text.split())[:200]
 
 
-class _ZipErrors(io.RawIOBase):
+class _ZipErrors(Wrapper):
     """Turns zipfile's errors while reading (bad CRC, truncated data) into rejections."""
-
-    def __init__(self, raw: ByteStream) -> None:
-        self._raw = raw
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, size: int = -1) -> bytes:
         try:
@@ -261,20 +254,13 @@ class _ZipErrors(io.RawIOBase):
         except (zipfile.BadZipFile, EOFError, zlib.error, OSError) as exc:
             raise MalformedReport(f"corrupt zip member ({exc})") from None
 
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
 
-
-class _SkipLeading(io.RawIOBase):
+class _SkipLeading(Wrapper):
     """Drops whitespace and NULs before the first '<' (reporters prepend them)."""
 
     def __init__(self, raw: ByteStream) -> None:
-        self._raw = raw
+        super().__init__(raw)
         self._started = False
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, size: int = -1) -> bytes:
         chunk = self._raw.read(size if size and size > 0 else 65536)
@@ -289,10 +275,6 @@ class _SkipLeading(io.RawIOBase):
                 return bom + stripped
             chunk = self._raw.read(size if size and size > 0 else 65536)
         return chunk
-
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
 
 
 def _bytes_opener(data: bytes) -> Opener:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import io
 import zlib
+from collections.abc import Callable
 
 from dmarcpilot.bytestream import ByteStream
 from dmarcpilot.reports.errors import LimitExceeded, MalformedReport
 from dmarcpilot.reports.limits import Limits
 
 CHUNK = 256 * 1024
-
-
 
 
 def read_all(stream: ByteStream) -> bytes:
@@ -22,24 +21,39 @@ def read_all(stream: ByteStream) -> bytes:
     return b"".join(parts)
 
 
-class CountingReader(io.RawIOBase):
-    """Counts the bytes read from ``raw`` (the compressed side of a ratio)."""
+class Wrapper(io.RawIOBase):
+    """A reader over another stream; subclasses override ``read``; closing closes both."""
 
     def __init__(self, raw: ByteStream) -> None:
         self._raw = raw
-        self.count = 0
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int = -1) -> bytes:
-        chunk = self._raw.read(size)
-        self.count += len(chunk)
-        return chunk
+        return self._raw.read(size)
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
 
     def close(self) -> None:
         self._raw.close()
         super().close()
+
+
+class CountingReader(Wrapper):
+    """Counts the bytes read from ``raw`` (the compressed side of a ratio)."""
+
+    def __init__(self, raw: ByteStream) -> None:
+        super().__init__(raw)
+        self.count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._raw.read(size)
+        self.count += len(chunk)
+        return chunk
 
 
 def check_output(produced: int, consumed: int, limits: Limits, what: str) -> None:
@@ -54,7 +68,7 @@ def check_output(produced: int, consumed: int, limits: Limits, what: str) -> Non
         )
 
 
-class GzipReader(io.RawIOBase):
+class GzipReader(Wrapper):
     """Streaming gzip decoder with caps (RFC 1952).
 
     Accepts several members one after the other (RFC 1952 section 2.2) and,
@@ -63,22 +77,14 @@ class GzipReader(io.RawIOBase):
     """
 
     def __init__(self, raw: ByteStream, limits: Limits, what: str = "gzip") -> None:
-        self._raw = CountingReader(raw)
+        self._counter = CountingReader(raw)
+        super().__init__(self._counter)
         self._limits = limits
         self._what = what
         self._decomp = zlib.decompressobj(wbits=31)
         self._buffer = b""
         self._produced = 0
         self._eof = False
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.read(len(b))
-        n = len(data)
-        b[:n] = data
-        return n
 
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
@@ -108,7 +114,7 @@ class GzipReader(io.RawIOBase):
 
     def _consumed(self) -> int:
         """Compressed bytes really decoded so far (read-ahead not counted)."""
-        return self._raw.count - len(self._decomp.unconsumed_tail)
+        return self._counter.count - len(self._decomp.unconsumed_tail)
 
     def _next_member(self, rest: bytes) -> None:
         """Start the members that follow (a loop: 5,000 empty members are legal)."""
@@ -132,25 +138,22 @@ class GzipReader(io.RawIOBase):
             raise MalformedReport(f"{self._what}: unexpected data after the gzip stream")
         self._eof = True
 
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
 
+class CappedReader(Wrapper):
+    """Reads from ``raw`` and fails once more than ``cap`` bytes come out.
 
-class CappedReader(io.RawIOBase):
-    """Reads from ``raw`` and fails once more than ``cap`` bytes come out."""
+    With ``limits`` and ``consumed`` (compressed bytes behind the output so
+    far), the ratio cap applies too.
+    """
 
-    def __init__(self, raw: ByteStream, cap: int, what: str, consumed: CountingReader | None = None,
+    def __init__(self, raw: ByteStream, cap: int, what: str, consumed: Callable[[], int] | None = None,
                  limits: Limits | None = None) -> None:
-        self._raw = raw
+        super().__init__(raw)
         self._cap = cap
         self._what = what
         self._count = 0
         self._consumed = consumed
         self._limits = limits
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
@@ -160,15 +163,5 @@ class CappedReader(io.RawIOBase):
         if self._count > self._cap:
             raise LimitExceeded(f"{self._what}: size exceeds the limit of {self._cap} bytes")
         if self._limits is not None and self._consumed is not None:
-            check_output(self._count, self._consumed.count, self._limits, self._what)
+            check_output(self._count, self._consumed(), self._limits, self._what)
         return chunk
-
-    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.read(len(b))
-        n = len(data)
-        b[:n] = data
-        return n
-
-    def close(self) -> None:
-        self._raw.close()
-        super().close()

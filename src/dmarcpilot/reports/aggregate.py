@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -33,6 +34,7 @@ from dmarcpilot.reports.model import (
     DkimAuth,
     DkimResult,
     DmarcResult,
+    IPAddress,
     OverrideReason,
     Policy,
     PolicyPublished,
@@ -76,11 +78,16 @@ class _TailReader:
         return chunk
 
 
-def _local(tag: str, _cache: dict[str, str] = {}) -> str:  # noqa: B006 - a memo
-    name = _cache.get(tag)
+_local_names: dict[str, str] = {}
+
+
+def _local(tag: str) -> str:
+    """Local name of a (possibly namespaced) tag, memoised in ``_local_names``."""
+    name = _local_names.get(tag)
     if name is None:
         name = tag.rpartition("}")[2] if isinstance(tag, str) else ""
-        _cache[tag] = name
+        if len(_local_names) < 4096:  # hostile documents cannot grow it without bound
+            _local_names[tag] = name
     return name
 
 
@@ -145,7 +152,7 @@ class AggregateParser:
         pending: list[Record] = []
         context = etree.iterparse(
             reader,
-            events=("start", "end"),
+            events=("end",),
             tag=_TAGS,
             resolve_entities=False,
             no_network=True,
@@ -155,15 +162,17 @@ class AggregateParser:
             recover=self.recover,
             remove_comments=True,
             remove_pis=True,
+            # Whitespace between elements means nothing in a report; not
+            # building those nodes (and no ID table) parses ~30 % faster.
+            remove_blank_text=True,
+            collect_ids=False,
         )
         root_seen = False
         try:
-            for event, el in context:
-                if event == "start":
-                    if not root_seen:
-                        root_seen = True
-                        self._check_root(el)
-                    continue
+            for _event, el in context:
+                if not root_seen:
+                    root_seen = True
+                    self._check_root(el)
                 name = _local(el.tag)
                 if name == "record":
                     record = self._record(el)
@@ -209,10 +218,14 @@ class AggregateParser:
             missing = "report_metadata" if self._meta is None else "policy_published"
             raise MalformedReport(f"aggregate report without <{missing}>")
 
-    def _check_root(self, el: Any) -> None:
-        info = el.getroottree().docinfo
+    def _check_root(self, first: Any) -> None:
+        """Checks made at the first element read: no DTD, and a <feedback> report."""
+        info = first.getroottree().docinfo
         if info.doctype or info.internalDTD is not None or info.externalDTD is not None:
             raise MalformedReport("XML with a DOCTYPE declaration is refused (XXE / entity expansion)")
+        el = first if _local(first.tag) == "feedback" else first.getparent()
+        if el is None or _local(el.tag) != "feedback":
+            raise NotAReport(f"XML root <{_local(first.getroottree().getroot().tag)}> is not a DMARC <feedback> report")
         if el.getparent() is not None:
             # Real reporters wrap the report (ikea.com sends it inside an
             # unclosed <xs:schema>): take the first <feedback>, and say so.
@@ -296,75 +309,92 @@ class AggregateParser:
         )
 
     def _record(self, el: Any) -> Record:
+        """One <record>, in a single pass over its elements (the hot path).
+
+        Element names are looked up in a memo, values are stripped once and
+        enumerations are dictionary lookups: at a million records per report
+        every function call per element shows.
+        """
         self.records_seen += 1
+        local = _local_names
         ip = count = disposition = dkim = spf = None
         header_from = envelope_from = envelope_to = None
         reasons: list[Reason] = []
         dkims: list[DkimAuth] = []
         spfs: list[SpfAuth] = []
         for part in el:
-            pname = _local(part.tag)
+            pname = local.get(part.tag) or _local(part.tag)
             if pname == "row":
                 for child in part:
-                    cname = _local(child.tag)
+                    cname = local.get(child.tag) or _local(child.tag)
                     if cname == "source_ip":
-                        ip = _text(child)
+                        ip = child.text
                     elif cname == "count":
-                        count = _text(child)
+                        count = child.text
                     elif cname == "policy_evaluated":
                         for pe in child:
-                            ename = _local(pe.tag)
-                            if ename == "disposition":
-                                disposition = self._enum(Disposition, _lower(pe), "disposition")
-                            elif ename == "dkim":
-                                dkim = self._enum(DmarcResult, _lower(pe), "DMARC dkim result")
-                            elif ename == "spf":
-                                spf = self._enum(DmarcResult, _lower(pe), "DMARC spf result")
-                            elif ename == "reason":
+                            ename = local.get(pe.tag) or _local(pe.tag)
+                            if ename == "reason":
                                 reason = self._reason(pe)
                                 if reason is not None:
                                     reasons.append(reason)
+                            elif ename == "disposition":
+                                disposition = self._lookup(_DISPOSITIONS, pe.text, "disposition")
+                            elif ename == "dkim":
+                                dkim = self._lookup(_DMARC_RESULTS, pe.text, "DMARC dkim result")
+                            elif ename == "spf":
+                                spf = self._lookup(_DMARC_RESULTS, pe.text, "DMARC spf result")
             elif pname == "identifiers":
                 for child in part:
-                    cname = _local(child.tag)
+                    cname = local.get(child.tag) or _local(child.tag)
                     if cname == "header_from":
-                        header_from = _lower(child)
+                        header_from = _domain(child.text)
                     elif cname == "envelope_from":
-                        envelope_from = _lower(child)
+                        envelope_from = _domain(child.text)
                     elif cname == "envelope_to":
-                        envelope_to = _lower(child)
+                        envelope_to = _domain(child.text)
             elif pname == "auth_results":
                 for child in part:
-                    cname = _local(child.tag)
+                    cname = local.get(child.tag) or _local(child.tag)
                     if cname == "dkim":
                         dkims.append(self._dkim(child))
                     elif cname == "spf":
                         spfs.append(self._spf(child))
         return Record(
-            source_ip=self._ip(ip),
-            count=self._count(count),
-            disposition=disposition,
-            dkim=dkim,
-            spf=spf,
-            reasons=tuple(reasons),
-            header_from=header_from,
-            envelope_from=envelope_from,
-            envelope_to=envelope_to,
-            dkim_results=tuple(dkims),
-            spf_results=tuple(spfs),
+            self._ip(ip), self._count(count), disposition, dkim, spf, tuple(reasons),
+            header_from, envelope_from, envelope_to, tuple(dkims), tuple(spfs),
         )
 
-    def _ip(self, text: str | None) -> Any:
+    def _lookup(self, table: dict[str, E], text: str | None, what: str) -> E | None:
+        """An enumeration value from reporter text: stripped, any case, aliases known."""
+        if text is None:
+            return None
+        value = table.get(text)
+        if value is not None:
+            return value
+        key = text.strip().lower()
+        if not key:
+            return None
+        value = table.get(key)
+        if value is None:
+            self.errors.append(f"record {self.records_seen}: unknown {what} {key[:40]!r}")
+        return value
+
+    def _ip(self, text: str | None) -> IPAddress:
         if text is None:
             raise MalformedReport(f"record {self.records_seen}: no <source_ip>")
         try:
-            return ipaddress.ip_address(text)
+            return _fast_ip(text)
+        except (OSError, ValueError):
+            pass
+        try:
+            return ipaddress.ip_address(text.strip())
         except ValueError:
-            raise MalformedReport(f"record {self.records_seen}: invalid source_ip {text[:64]!r}") from None
+            raise MalformedReport(f"record {self.records_seen}: invalid source_ip {text.strip()[:64]!r}") from None
 
     def _count(self, text: str | None) -> int:
         try:
-            value = int(text or "")
+            value = int(text or "")  # int() ignores surrounding whitespace
         except ValueError:
             raise MalformedReport(f"record {self.records_seen}: invalid count {str(text)[:32]!r}") from None
         if value < 0:
@@ -376,42 +406,76 @@ class AggregateParser:
         for child in el:
             name = _local(child.tag)
             if name == "type":
-                rtype = _lower(child)
+                rtype = child.text
             elif name == "comment":
-                comment = _text(child)
-        if rtype is None and comment is None:
+                comment = _strip(child.text)
+        kind = self._lookup(_OVERRIDES, rtype, "reason type")
+        if kind is None and comment is None and not _strip(rtype):
             return None
-        return Reason(self._enum(OverrideReason, rtype, "reason type"), comment)
+        return Reason(kind, comment)
 
     def _dkim(self, el: Any) -> DkimAuth:
+        local = _local_names
         domain = selector = result = human = None
         for child in el:
-            name = _local(child.tag)
+            name = local.get(child.tag) or _local(child.tag)
             if name == "domain":
-                domain = _lower(child)
+                domain = _domain(child.text)
             elif name == "selector":
-                selector = _text(child)
+                selector = _strip(child.text)
             elif name == "result":
-                result = _lower(child)
+                result = self._lookup(_DKIM_RESULTS, child.text, "DKIM result")
             elif name == "human_result":
-                human = _text(child)
-        return DkimAuth(domain, selector, self._enum(DkimResult, result, "DKIM result", _DKIM_ALIASES), human)
+                human = _strip(child.text)
+        return DkimAuth(domain, selector, result, human)
 
     def _spf(self, el: Any) -> SpfAuth:
+        local = _local_names
         domain = scope = result = None
         for child in el:
-            name = _local(child.tag)
+            name = local.get(child.tag) or _local(child.tag)
             if name == "domain":
-                domain = _lower(child)
+                domain = _domain(child.text)
             elif name == "scope":
-                scope = _lower(child)
+                scope = self._lookup(_SPF_SCOPES, child.text, "SPF scope")
             elif name == "result":
-                result = _lower(child)
-        return SpfAuth(
-            domain,
-            self._enum(SpfScope, scope, "SPF scope"),
-            self._enum(SpfResult, result, "SPF result", _SPF_ALIASES),
-        )
+                result = self._lookup(_SPF_RESULTS, child.text, "SPF result")
+        return SpfAuth(domain, scope, result)
+
+
+def _strip(text: str | None) -> str | None:
+    if text is None:
+        return None
+    return text.strip() or None
+
+
+def _domain(text: str | None) -> str | None:
+    if text is None:
+        return None
+    return text.strip().lower() or None
+
+
+def _fast_ip(text: str) -> IPAddress:
+    """Canonical addresses through inet_pton (4x faster than ip_address)."""
+    if ":" in text:
+        return ipaddress.IPv6Address(socket.inet_pton(socket.AF_INET6, text))
+    return ipaddress.IPv4Address(socket.inet_pton(socket.AF_INET, text))
+
+
+def _table(kind: type[E], aliases: dict[str, str] | None = None) -> dict[str, E]:
+    """Value -> member, plus the older names reporters still send."""
+    table: dict[str, E] = {str(m.value): m for m in kind}
+    for alias, target in (aliases or {}).items():
+        table[alias] = kind(target)
+    return table
+
+
+_DISPOSITIONS = _table(Disposition)
+_DMARC_RESULTS = _table(DmarcResult)
+_DKIM_RESULTS = _table(DkimResult, _DKIM_ALIASES)
+_SPF_RESULTS = _table(SpfResult, _SPF_ALIASES)
+_SPF_SCOPES = _table(SpfScope)
+_OVERRIDES = _table(OverrideReason)
 
 
 def _release(el: Any) -> None:

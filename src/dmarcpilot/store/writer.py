@@ -84,7 +84,7 @@ def _qe(value: enum.Enum | None) -> str:
 def _reasons_json(reasons: tuple[Reason, ...]) -> str:
     if not reasons:
         return "[]"
-    return "[" + ",".join('{"type":%s,"comment":%s}' % (_qe(x.type), _q(x.comment)) for x in reasons) + "]"
+    return "[" + ",".join([f'{{"type":{_qe(x.type)},"comment":{_q(x.comment)}}}' for x in reasons]) + "]"
 
 
 _DKIM_JSON = '{"domain":%s,"selector":%s,"result":%s,"human_result":%s}'

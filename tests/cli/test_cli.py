@@ -81,7 +81,9 @@ def test_reports_lists_and_filters_by_domain(db_url: str) -> None:
         ("aggregate", "ikea.com", "aggr_report_2018_10_05_5bc7e9b4f3e8a")
     ]
     code, out = run(db_url, "reports", "--domain", "company-y.example", "--format", "json")
-    assert [(r["kind"], r["org_name"]) for r in json.loads(out)] == [("smtp_tls", "Company-X")]
+    assert [(r["kind"], r["org_name"], r["domain"]) for r in json.loads(out)] == [
+        ("smtp_tls", "Company-X", "company-y.example")
+    ]
     code, out = run(db_url, "reports")
     assert code == 0 and "ikea.com" in out
 

@@ -56,9 +56,14 @@ def list_reports(engine: sa.Engine, domain: str | None = None, limit: int | None
         sa.literal("failure").label("kind"), f.c.id, f.c.reporter, f.c.sample_message_id, f.c.reported_domain,
         f.c.arrival_date, f.c.arrival_date, sa.literal(0), sa.literal(1), f.c.source_path,
     )
+    tls_domain = (
+        sa.select(sa.func.min(tls_policies.c.policy_domain))
+        .where(tls_policies.c.report_pk == t.c.id)
+        .scalar_subquery()
+    )
     tls = sa.select(
         sa.literal("smtp_tls").label("kind"), t.c.id, t.c.org_name, t.c.report_id,
-        sa.literal(None, sa.Text), t.c.begin_at, t.c.end_at, sa.literal(0), t.c.successful + t.c.failed,
+        tls_domain, t.c.begin_at, t.c.end_at, sa.literal(0), t.c.successful + t.c.failed,
         t.c.source_path,
     )
     if domain:

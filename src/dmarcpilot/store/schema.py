@@ -154,6 +154,8 @@ aggregate_records = sa.Table(
     sa.Column("dkim_results", JSONText, nullable=False),
     sa.Column("spf_results", JSONText, nullable=False),
     sa.Index("ix_aggregate_records_source_ip", "source_ip"),
+    # One B-tree keyed by (report, record) instead of a rowid tree plus that key.
+    sqlite_with_rowid=False,
 )
 
 # -- failure reports: RFC 6591 / RFC 9991 --

@@ -163,7 +163,8 @@ def upgrade() -> None:
     sa.Column('dkim_results', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('spf_results', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.ForeignKeyConstraint(['report_pk'], ['aggregate_reports.id'], name=op.f('fk_aggregate_records_report_pk_aggregate_reports'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('report_pk', 'rec_no', name=op.f('pk_aggregate_records'))
+    sa.PrimaryKeyConstraint('report_pk', 'rec_no', name=op.f('pk_aggregate_records')),
+    sqlite_with_rowid=False,
     )
     with op.batch_alter_table('aggregate_records', schema=None) as batch_op:
         batch_op.create_index('ix_aggregate_records_source_ip', ['source_ip'], unique=False)

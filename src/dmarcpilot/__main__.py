@@ -2,4 +2,5 @@
 
 from dmarcpilot.cli.main import main
 
-main()
+if __name__ == "__main__":  # worker processes (ingest.parallel) import this module too
+    main()

@@ -57,7 +57,6 @@ _DKIM_ALIASES = {"hardfail": "fail", "unknown": "permerror", "error": "temperror
 E = TypeVar("E", bound="Any")
 
 
-
 class _TailReader:
     """Pass-through reader that remembers the last bytes read (truncation check)."""
 

@@ -101,6 +101,7 @@ def test_missing_report_id_is_a_rejection() -> None:
 
 _PARSE_AND_MEASURE = """
 import sys
+from dmarcpilot.reports.aggregate import AggregateParser
 parser = AggregateParser(lambda: open(sys.argv[1], "rb"))
 records = sum(1 for event in parser.events() if not hasattr(event, "policy"))
 peak_kb = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))

@@ -24,6 +24,8 @@ from collections.abc import Iterable, Sequence
 from email.message import EmailMessage
 from pathlib import Path
 
+from tests.reportgen import report_head
+
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 
@@ -54,20 +56,7 @@ def report_xml(report_id: str = "hostile-1", source_ips: Sequence[str] = ("192.0
     <auth_results><dkim><domain>{domain}</domain><result>pass</result></dkim></auth_results>
   </record>
 """ for n, ip in enumerate(source_ips, start=1))
-    return (
-        f"""<?xml version="1.0" encoding="UTF-8"?>
-<feedback>
-  <version>1.0</version>
-  <report_metadata>
-    <org_name>{org}</org_name>
-    <email>dmarc@{org}</email>
-    <report_id>{report_id}</report_id>
-    <date_range><begin>1700000000</begin><end>1700086399</end></date_range>
-  </report_metadata>
-  <policy_published><domain>{domain}</domain><adkim>r</adkim><aspf>r</aspf><p>none</p></policy_published>
-{records}</feedback>
-"""
-    ).encode()
+    return (report_head(report_id, domain, org) + records + "</feedback>\n").encode()
 
 
 def _body(xml: bytes) -> bytes:

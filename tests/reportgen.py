@@ -20,14 +20,10 @@ _RECORD = """ <record>
 """
 
 
-def aggregate_xml(report_id: str, records: int, domain: str = "example.com", org: str = "reporter.example",
-                  first_ip: int = 0x0A000001, begin: int = 1_700_000_000) -> bytes:
-    """An RFC 7489 report with ``records`` records from consecutive IPv4 addresses.
-
-    Record ``i`` has count ``i + 1``, so a report's message total is
-    ``records * (records + 1) / 2``.
-    """
-    head = f"""<?xml version="1.0" encoding="UTF-8"?>
+def report_head(report_id: str, domain: str = "example.com", org: str = "reporter.example",
+                begin: int = 1_700_000_000) -> str:
+    """Declaration, root, metadata and published policy: everything before the records."""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
 <feedback>
  <version>1.0</version>
  <report_metadata>
@@ -38,6 +34,16 @@ def aggregate_xml(report_id: str, records: int, domain: str = "example.com", org
  </report_metadata>
  <policy_published><domain>{domain}</domain><adkim>r</adkim><aspf>r</aspf><p>none</p><pct>100</pct></policy_published>
 """
+
+
+def aggregate_xml(report_id: str, records: int, domain: str = "example.com", org: str = "reporter.example",
+                  first_ip: int = 0x0A000001, begin: int = 1_700_000_000) -> bytes:
+    """An RFC 7489 report with ``records`` records from consecutive IPv4 addresses.
+
+    Record ``i`` has count ``i + 1``, so a report's message total is
+    ``records * (records + 1) / 2``.
+    """
+    head = report_head(report_id, domain, org, begin)
     body = "".join(
         _RECORD.format(ip=ipaddress.IPv4Address(first_ip + i), count=i + 1, domain=domain) for i in range(records)
     )

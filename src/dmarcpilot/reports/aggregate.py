@@ -98,11 +98,6 @@ def _text(el: Any) -> str | None:
     return text or None
 
 
-def _lower(el: Any) -> str | None:
-    text = _text(el)
-    return None if text is None else text.lower()
-
-
 class AggregateParser:
     """Parses one aggregate report; iterate ``events()`` for header then records.
 

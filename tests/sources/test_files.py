@@ -55,3 +55,23 @@ def test_maildir_reports_are_ingested(engine: sa.Engine, tmp_path: Path) -> None
     summary = Ingestor(engine).run(walk_paths([str(tmp_path / "Maildir")]))
     assert (summary.reports_ingested, summary.records, summary.messages) == (2, 5, 3 + 6)
     assert summary.rejected == []
+
+
+def test_report_mail_with_html_body_and_logo_is_clean(engine: sa.Engine, tmp_path: Path) -> None:
+    """Parts that are not reports (HTML body, an image) are neither read nor rejected."""
+    xml = aggregate_xml("mail-parts-1", 2)
+    mail = (
+        b"From: dmarc@reporter.example\r\nTo: rua@example.com\r\nSubject: Report\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b1"\r\n\r\n'
+        b"--b1\r\nContent-Type: text/html\r\n\r\n<html><body><p>Your report</p></body></html>\r\n"
+        b"--b1\r\nContent-Type: image/png; name=logo.png\r\nContent-Disposition: attachment; filename=logo.png\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + base64.encodebytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+        + b"--b1\r\nContent-Type: application/gzip; name=r.xml.gz\r\n"
+        b"Content-Disposition: attachment; filename=r.xml.gz\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + base64.encodebytes(gzip.compress(xml)) + b"--b1--\r\n"
+    )
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "report.eml").write_bytes(mail)
+    summary = Ingestor(engine).run(walk_paths([str(tmp_path / "in")]))
+    assert (summary.reports_ingested, summary.records) == (1, 2)
+    assert summary.rejected == []

@@ -54,6 +54,10 @@ class Envelope(enum.Enum):
     UNKNOWN = "unknown"
 
 
+#: What a MIME part must look like to be read as a report (or rejected as a bad one).
+_REPORT_ENVELOPES = frozenset({Envelope.XML, Envelope.JSON, Envelope.GZIP, Envelope.ZIP})
+
+
 @dataclass(frozen=True, slots=True)
 class Payload:
     """One report's bytes, re-openable, with the path that led to it."""
@@ -219,12 +223,10 @@ class _Unwrapper:
         if ctype == "message/rfc822":
             return  # walk() already descends into attached messages
         body = part.get_payload(decode=True)
-        if not isinstance(body, bytes) or not body.strip():
+        if not isinstance(body, bytes) or ctype == "text/html":
             return
-        if not filename and ctype.startswith("text/") and sniff(body[:SNIFF]) not in (Envelope.XML, Envelope.JSON):
-            return  # the human-readable body next to the attachment
-        if not filename and sniff(body[:SNIFF]) in (Envelope.MIME, Envelope.UNKNOWN, Envelope.MBOX):
-            return
+        if sniff(body[:SNIFF]) not in _REPORT_ENVELOPES:
+            return  # the human-readable body, a logo, a signature: not a report, not an error
         label = filename or ctype
         yield from self.walk(f"{path} > {label}", _bytes_opener(body), depth + 1)
 

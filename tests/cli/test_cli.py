@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -106,9 +107,22 @@ def test_unreachable_database_is_one_line_and_exit_1(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("command", sorted(cli.commands))
+def _leaf_commands(group: click.Group, prefix: str = "") -> dict[str, click.Command]:
+    out: dict[str, click.Command] = {}
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            out.update(_leaf_commands(command, f"{prefix}{name} "))
+        else:
+            out[prefix + name] = command
+    return out
+
+
+COMMANDS = _leaf_commands(cli)
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_every_command_accepts_format_json(command: str) -> None:
-    params = {p.name for p in cli.commands[command].params}
+    params = {p.name for p in COMMANDS[command].params}
     assert "fmt" in params
 
 

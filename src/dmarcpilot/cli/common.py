@@ -6,7 +6,8 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -15,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from dmarcpilot.enrich.fetch import default_ip_databases
 from dmarcpilot.store.db import DEFAULT_URL, open_store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -31,11 +33,14 @@ class Settings:
     """Settings declared once: flag > environment (``DMARCPILOT_*``) > default."""
 
     db_url: str = DEFAULT_URL
+    #: MMDB files for country / ASN / owner (env DMARCPILOT_IP_DATABASE, os.pathsep-separated).
+    ip_databases: list[Path] = field(default_factory=default_ip_databases)
     _engine: sa.Engine | None = None
 
     @classmethod
-    def from_env(cls, db: str | None) -> Settings:
-        return cls(db_url=db or os.environ.get("DMARCPILOT_DB") or DEFAULT_URL)
+    def from_env(cls, db: str | None, ip_database: str | None = None) -> Settings:
+        paths = [Path(p) for p in ip_database.split(os.pathsep) if p] if ip_database else default_ip_databases()
+        return cls(db_url=db or os.environ.get("DMARCPILOT_DB") or DEFAULT_URL, ip_databases=paths)
 
     def engine(self) -> sa.Engine:
         if self._engine is None:

@@ -8,7 +8,7 @@ import sys
 import click
 
 from dmarcpilot import __version__
-from dmarcpilot.cli import ingest, reports
+from dmarcpilot.cli import ingest, ipdata, reports
 from dmarcpilot.cli.common import EXIT_ERROR, Settings
 from dmarcpilot.errors import DmarcpilotError
 
@@ -19,19 +19,25 @@ from dmarcpilot.errors import DmarcpilotError
     help="SQLAlchemy database URL (env DMARCPILOT_DB). Default: sqlite:///dmarcpilot.db in the "
          "current directory; postgresql://user@host/db for a shared deployment.",
 )
+@click.option(
+    "--ip-database", envvar="DMARCPILOT_IP_DATABASE", metavar="PATH[:PATH]",
+    help="MMDB files for country / ASN / owner (IPinfo Lite, MaxMind GeoLite2, DB-IP). Default: "
+         "ipinfo_lite.mmdb in $DMARCPILOT_DATA_DIR or ~/.local/share/dmarcpilot (`dmarcpilot ipdata fetch`).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log progress and internal errors to stderr.")
 @click.version_option(__version__, prog_name="dmarcpilot")
 @click.pass_context
-def cli(ctx: click.Context, db: str | None, verbose: bool) -> None:
+def cli(ctx: click.Context, db: str | None, ip_database: str | None, verbose: bool) -> None:
     """Take mail domains from DMARC monitoring to enforcement."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    ctx.obj = Settings.from_env(db)
+    ctx.obj = Settings.from_env(db, ip_database)
 
 
 cli.add_command(ingest.ingest_cmd)
 cli.add_command(ingest.reingest_cmd)
 cli.add_command(reports.reports_cmd)
 cli.add_command(reports.quarantine_cmd)
+cli.add_command(ipdata.ipdata_group)
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ import sys
 import click
 
 from dmarcpilot import __version__
-from dmarcpilot.cli import ingest, ipdata, reports
+from dmarcpilot.cli import enrich, ingest, ipdata, reports
 from dmarcpilot.cli.common import EXIT_ERROR, Settings
 from dmarcpilot.errors import DmarcpilotError
 
@@ -38,6 +38,7 @@ cli.add_command(ingest.reingest_cmd)
 cli.add_command(reports.reports_cmd)
 cli.add_command(reports.quarantine_cmd)
 cli.add_command(ipdata.ipdata_group)
+cli.add_command(enrich.enrich_cmd)
 
 
 def main() -> None:

@@ -242,3 +242,15 @@ tls_failures = sa.Table(
         ["report_pk", "policy_idx"], ["tls_policies.report_pk", "tls_policies.idx"], ondelete="CASCADE"
     ),
 )
+
+# -- reverse DNS cache: one row per source address, expiring (negative results too) --
+rdns_cache = sa.Table(
+    "rdns_cache",
+    metadata,
+    sa.Column("ip", sa.String(45), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),  # enrich.rdns.PtrStatus
+    sa.Column("name", sa.Text),
+    sa.Column("confirmed", sa.Boolean, nullable=False),
+    sa.Column("checked_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False, index=True),
+)

@@ -254,3 +254,31 @@ rdns_cache = sa.Table(
     sa.Column("checked_at", UTCDateTime(), nullable=False),
     sa.Column("expires_at", UTCDateTime(), nullable=False, index=True),
 )
+
+# -- approvals registry (current decisions) and its append-only audit log --
+approvals = sa.Table(
+    "approvals",
+    metadata,
+    sa.Column("domain", sa.Text, primary_key=True),
+    sa.Column("subject_kind", sa.String(16), primary_key=True),  # policy.approvals.SubjectKind
+    sa.Column("subject", sa.Text, primary_key=True),
+    sa.Column("decision", sa.String(16), nullable=False),  # policy.approvals.Decision
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("decided_at", UTCDateTime(), nullable=False),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("domain", sa.Text, nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("subject_kind", sa.String(16), nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("previous", sa.String(16)),
+    sa.Index("ix_audit_log_domain_at", "domain", "at"),
+)

@@ -1,0 +1,1 @@
+"""Policy: what people decided (approvals registry) and, later, what it compiles to."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from dmarcpilot.store.schema import (
     UTCDateTime,
     aggregate_reports,
+    approvals,
+    daily_source_stats,
     failure_reports,
     quarantine,
     tls_policies,
@@ -101,3 +103,33 @@ def list_quarantine(engine: sa.Engine, include_resolved: bool = False) -> list[d
              "created_at": _iso(r.created_at), "resolved_at": _iso(r.resolved_at)}
             for r in conn.execute(query)
         ]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceTotals:
+    source_ip: str
+    messages: int
+    dmarc_pass: int
+
+
+def source_totals(engine: sa.Engine, domain: str, since: date) -> list[SourceTotals]:
+    """Messages and DMARC passes per source address since ``since`` (from the daily rollup)."""
+    t = daily_source_stats.c
+    query = (
+        sa.select(t.source_ip, sa.func.sum(t.messages), sa.func.sum(t.dmarc_pass))
+        .where(t.domain == domain.lower().rstrip("."), t.day >= since)
+        .group_by(t.source_ip)
+    )
+    with engine.connect() as conn:
+        return [SourceTotals(ip, int(m or 0), int(p or 0)) for ip, m, p in conn.execute(query)]
+
+
+def approved_networks(engine: sa.Engine, domain: str) -> list[str]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(approvals.c.subject).where(
+                approvals.c.domain == domain, approvals.c.subject_kind == "network",
+                approvals.c.decision == "approved",
+            )
+        )
+        return [r[0] for r in rows]

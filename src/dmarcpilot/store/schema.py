@@ -282,3 +282,19 @@ audit_log = sa.Table(
     sa.Column("previous", sa.String(16)),
     sa.Index("ix_audit_log_domain_at", "domain", "at"),
 )
+
+# -- daily rollup per domain and source: what every dashboard-style query reads --
+daily_source_stats = sa.Table(
+    "daily_source_stats",
+    metadata,
+    sa.Column("domain", sa.Text, primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),  # UTC day of the report's begin
+    sa.Column("source_ip", sa.String(45), primary_key=True),
+    sa.Column("messages", sa.BigInteger, nullable=False),
+    sa.Column("dmarc_pass", sa.BigInteger, nullable=False),  # DKIM or SPF aligned pass
+    sa.Column("dkim_aligned", sa.BigInteger, nullable=False),
+    sa.Column("spf_aligned", sa.BigInteger, nullable=False),
+    sa.Column("quarantined", sa.BigInteger, nullable=False),
+    sa.Column("rejected", sa.BigInteger, nullable=False),
+    sa.Index("ix_daily_source_stats_day", "day"),
+)

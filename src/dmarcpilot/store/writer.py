@@ -28,6 +28,7 @@ from dmarcpilot.reports.model import (
     SpfAuth,
     TlsReport,
 )
+from dmarcpilot.store import rollups
 from dmarcpilot.store.dialect import bulk_insert, insert_ignore
 from dmarcpilot.store.schema import (
     aggregate_records,
@@ -172,6 +173,7 @@ def store_aggregate(
             .where(aggregate_reports.c.id == pk)
             .values(record_count=count, message_count=messages, parse_errors=list(errors))
         )
+        rollups.add_report(conn, pk)
     return StoreResult(Outcome.STORED, count, messages)
 
 

@@ -1,0 +1,1 @@
+"""Analysis over the store: compliance figures now; services, classes and readiness later."""

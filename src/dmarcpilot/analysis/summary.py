@@ -1,0 +1,81 @@
+"""The headline a team reports for a domain.
+
+"N sources across M countries sent mail as DOMAIN; X % of messages passed
+DMARC; Y % of approved senders' mail passed." DMARC passes when DKIM or SPF
+passes aligned (RFC 9989 section 4.4), as the receivers' ``policy_evaluated``
+says. Approved senders are, for now, the approved networks of the approvals
+registry; approved catalogue services join them with service attribution.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from dmarcpilot.enrich.ipdata import IpDatabase
+from dmarcpilot.store.queries import approved_networks, source_totals
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    domain: str
+    since: date
+    messages: int
+    dmarc_pass: int
+    sources: int
+    countries: int | None  # None: no IP data configured
+    approved_messages: int
+    approved_pass: int
+
+    @staticmethod
+    def _rate(part: int, whole: int) -> float | None:
+        return None if whole == 0 else round(100.0 * part / whole, 2)
+
+    @property
+    def dmarc_pass_rate(self) -> float | None:
+        return self._rate(self.dmarc_pass, self.messages)
+
+    @property
+    def approved_pass_rate(self) -> float | None:
+        return self._rate(self.approved_pass, self.approved_messages)
+
+    def headline(self) -> str:
+        countries = "an unknown number of" if self.countries is None else str(self.countries)
+        rate = "n/a" if self.dmarc_pass_rate is None else f"{self.dmarc_pass_rate:.1f} %"
+        approved = ("no approved senders yet" if self.approved_pass_rate is None
+                    else f"{self.approved_pass_rate:.1f} % of approved senders' mail passed")
+        return (f"{self.sources} sources across {countries} countries sent {self.messages} messages as "
+                f"{self.domain} since {self.since.isoformat()}; {rate} passed DMARC; {approved}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "domain": self.domain, "since": self.since.isoformat(), "messages": self.messages,
+            "sources": self.sources, "countries": self.countries, "dmarc_pass_rate": self.dmarc_pass_rate,
+            "approved_messages": self.approved_messages, "approved_pass_rate": self.approved_pass_rate,
+            "headline": self.headline(),
+        }
+
+
+def summarise(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, today: date | None = None) -> Summary:
+    since = (today or datetime.now(UTC).date()) - timedelta(days=days - 1)
+    totals = source_totals(engine, domain, since)
+    networks = [ipaddress.ip_network(n) for n in approved_networks(engine, domain)]
+    approved = [t for t in totals if networks and _in_any(t.source_ip, networks)]
+    countries = None
+    if ipdb.available:
+        countries = len({c for c in (ipdb.lookup(t.source_ip).country for t in totals) if c})
+    return Summary(
+        domain=domain, since=since,
+        messages=sum(t.messages for t in totals), dmarc_pass=sum(t.dmarc_pass for t in totals),
+        sources=len(totals), countries=countries,
+        approved_messages=sum(t.messages for t in approved), approved_pass=sum(t.dmarc_pass for t in approved),
+    )
+
+
+def _in_any(ip: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    address = ipaddress.ip_address(ip)
+    return any(address in network for network in networks)

@@ -40,6 +40,7 @@ cli.add_command(reports.quarantine_cmd)
 cli.add_command(ipdata.ipdata_group)
 cli.add_command(enrich.enrich_cmd)
 cli.add_command(summary.summary_cmd)
+cli.add_command(summary.sources_cmd)
 for command in (approvals.approve_cmd, approvals.reject_cmd, approvals.approvals_cmd, approvals.audit_cmd):
     cli.add_command(command)
 

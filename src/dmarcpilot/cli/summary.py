@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from dmarcpilot.analysis.sources import list_sources
 from dmarcpilot.analysis.summary import summarise
 from dmarcpilot.cli.common import Settings, emit_json, emit_table, format_option
 from dmarcpilot.enrich.ipdata import IpDatabase
@@ -26,3 +27,21 @@ def summary_cmd(settings: Settings, domain: str, days: int, fmt: str) -> None:
     click.echo(summary.headline())
     emit_table(f"{summary.domain} since {data['since']}", ("", "value"),
                [(k, v) for k, v in data.items() if k not in ("domain", "since", "headline")])
+
+
+@click.command("sources")
+@click.argument("domain")
+@click.option("--days", type=click.IntRange(min=1), default=30, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many rows (largest first).")
+@format_option
+@click.pass_obj
+def sources_cmd(settings: Settings, domain: str, days: int, limit: int | None, fmt: str) -> None:
+    """One row per source address: messages, pass rate, country, ASN, owner, reverse DNS."""
+    rows = list_sources(settings.engine(), normalise_domain(domain), days, IpDatabase.optional(settings.ip_databases))
+    data = [r.to_dict() for r in rows[:limit]]
+    if fmt == "json":
+        emit_json(data)
+        return
+    emit_table(f"{len(rows)} sources of {domain}", ("ip", "messages", "pass %", "country", "asn", "owner", "ptr"),
+               [(d["ip"], d["messages"], d["dmarc_pass_rate"], d["country"], d["asn"], d["as_org"],
+                 (d["ptr"] or "") + (" (confirmed)" if d["ptr_confirmed"] else "")) for d in data])

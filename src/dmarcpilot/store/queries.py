@@ -15,6 +15,7 @@ from dmarcpilot.store.schema import (
     daily_source_stats,
     failure_reports,
     quarantine,
+    rdns_cache,
     tls_policies,
     tls_reports,
 )
@@ -133,3 +134,15 @@ def approved_networks(engine: sa.Engine, domain: str) -> list[str]:
             )
         )
         return [r[0] for r in rows]
+
+
+def reverse_names(engine: sa.Engine, ips: list[str]) -> dict[str, tuple[str | None, bool]]:
+    """Cached reverse DNS (name, forward-confirmed) of these addresses, fresh or not."""
+    out: dict[str, tuple[str | None, bool]] = {}
+    with engine.connect() as conn:
+        for start in range(0, len(ips), 5000):
+            chunk = ips[start:start + 5000]
+            rows = conn.execute(sa.select(rdns_cache.c.ip, rdns_cache.c.name, rdns_cache.c.confirmed)
+                                .where(rdns_cache.c.ip.in_(chunk)))
+            out.update({r.ip: (r.name, r.confirmed) for r in rows})
+    return out

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import gzip
-import ipaddress
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from dmarcpilot.analysis.sources import list_sources
 from dmarcpilot.analysis.summary import summarise
 from dmarcpilot.enrich.ipdata import IpDatabase
-from dmarcpilot.enrich.rdns import PtrResult, PtrStatus
 from dmarcpilot.ingest.pipeline import Ingestor
 from dmarcpilot.policy.approvals import Decision, Subject
 from dmarcpilot.sources.files import walk_paths
 from dmarcpilot.store import rollups
 from dmarcpilot.store.approvals import decide
-from dmarcpilot.store.rdns import save as save_rdns
 from dmarcpilot.store.schema import daily_source_stats
 from tests.enrich.mmdb import write_mmdb
 
@@ -102,19 +98,3 @@ def test_summary_headline(engine: sa.Engine, tmp_path: Path) -> None:
     assert (one_day.messages, one_day.sources) == (4, 1)
     no_geo = summarise(engine, "example.edu", days=2, ipdb=IpDatabase([]), today=date(2023, 11, 15))
     assert no_geo.countries is None
-
-
-def test_sources_rows(engine: sa.Engine, tmp_path: Path) -> None:
-    _ingest(engine, tmp_path / "a", {"g.xml": GOOGLE, "y.xml": YAHOO, "n.xml": NEXT_DAY})
-    ipdb = IpDatabase([write_mmdb(tmp_path / "geo.mmdb", {
-        "192.0.2.0/24": {"country_code": "GB", "asn": "AS64500", "as_name": "Campus", "as_domain": "example.edu"},
-    }, "test")])
-    save_rdns(engine, [PtrResult(ipaddress.ip_address("192.0.2.1"), PtrStatus.OK, "relay.example.edu", True)],
-              datetime(2023, 11, 15, tzinfo=UTC))
-    rows = [r.to_dict() for r in list_sources(engine, "example.edu", 2, ipdb, today=date(2023, 11, 15))]
-    assert [(r["ip"], r["messages"], r["dmarc_pass_rate"]) for r in rows] == [
-        ("192.0.2.1", 15, 80.0), ("198.51.100.9", 7, 0.0), ("192.0.2.2", 5, 100.0), ("203.0.113.5", 4, 0.0)]
-    first = rows[0]
-    assert (first["country"], first["asn"], first["as_org"], first["ptr"], first["ptr_confirmed"]) == (
-        "GB", 64500, "Campus", "relay.example.edu", True)
-    assert (rows[1]["country"], rows[1]["ptr"]) == (None, None)

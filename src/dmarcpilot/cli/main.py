@@ -41,6 +41,7 @@ cli.add_command(ipdata.ipdata_group)
 cli.add_command(enrich.enrich_cmd)
 cli.add_command(summary.summary_cmd)
 cli.add_command(summary.sources_cmd)
+cli.add_command(summary.senders_cmd)
 for command in (approvals.approve_cmd, approvals.reject_cmd, approvals.approvals_cmd, approvals.audit_cmd):
     cli.add_command(command)
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 
-from dmarcpilot.analysis.sources import list_sources
+from dmarcpilot.analysis.senders import analyse, senders
 from dmarcpilot.analysis.summary import summarise
 from dmarcpilot.cli.common import Settings, emit_json, emit_table, format_option
+from dmarcpilot.enrich.catalogue import load_catalogue
 from dmarcpilot.enrich.ipdata import IpDatabase
 from dmarcpilot.policy.approvals import normalise_domain
 
@@ -36,12 +37,33 @@ def summary_cmd(settings: Settings, domain: str, days: int, fmt: str) -> None:
 @format_option
 @click.pass_obj
 def sources_cmd(settings: Settings, domain: str, days: int, limit: int | None, fmt: str) -> None:
-    """One row per source address: messages, pass rate, country, ASN, owner, reverse DNS."""
-    rows = list_sources(settings.engine(), normalise_domain(domain), days, IpDatabase.optional(settings.ip_databases))
+    """One row per source address: service, class, messages, country, ASN, owner, reverse DNS, evidence."""
+    rows = analyse(settings.engine(), normalise_domain(domain), days, IpDatabase.optional(settings.ip_databases),
+                   load_catalogue())
     data = [r.to_dict() for r in rows[:limit]]
     if fmt == "json":
         emit_json(data)
         return
-    emit_table(f"{len(rows)} sources of {domain}", ("ip", "messages", "pass %", "country", "asn", "owner", "ptr"),
-               [(d["ip"], d["messages"], d["dmarc_pass_rate"], d["country"], d["asn"], d["as_org"],
-                 (d["ptr"] or "") + (" (confirmed)" if d["ptr_confirmed"] else "")) for d in data])
+    emit_table(f"{len(rows)} sources of {domain}",
+               ("ip", "service", "class", "messages", "pass %", "country", "asn", "owner", "ptr", "evidence"),
+               [(d["ip"], d["service"], d["class"], d["messages"], d["dmarc_pass_rate"], d["country"], d["asn"],
+                 d["as_org"], (d["ptr"] or "") + (" (confirmed)" if d["ptr_confirmed"] else ""),
+                 "; ".join(d["evidence"])) for d in data])
+
+
+@click.command("senders")
+@click.argument("domain")
+@click.option("--days", type=click.IntRange(min=1), default=30, show_default=True)
+@format_option
+@click.pass_obj
+def senders_cmd(settings: Settings, domain: str, days: int, fmt: str) -> None:
+    """One row per sending service (or group of unknown sources), with pass rates and the fix."""
+    rows = senders(analyse(settings.engine(), normalise_domain(domain), days,
+                           IpDatabase.optional(settings.ip_databases), load_catalogue()))
+    if fmt == "json":
+        emit_json(rows)
+        return
+    emit_table(f"Senders of {domain}", ("service", "class", "status", "messages", "sources", "SPF %", "DKIM %",
+                                        "DMARC %", "fix"),
+               [(r["service"], r["class"], r["status"], r["messages"], r["sources"], r["spf_aligned_rate"],
+                 r["dkim_aligned_rate"], r["dmarc_pass_rate"], r["fix"]) for r in rows])

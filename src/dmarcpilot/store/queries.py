@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import sqlalchemy as sa
 
 from dmarcpilot.store.schema import (
     UTCDateTime,
+    aggregate_records,
     aggregate_reports,
     approvals,
     daily_source_stats,
@@ -146,3 +148,34 @@ def reverse_names(engine: sa.Engine, ips: list[str]) -> dict[str, tuple[str | No
                                 .where(rdns_cache.c.ip.in_(chunk)))
             out.update({r.ip: (r.name, r.confirmed) for r in rows})
     return out
+
+
+def record_evidence(engine: sa.Engine, domain: str, since: date) -> Iterator[tuple[Any, ...]]:
+    """Per record of ``domain`` since ``since``: (ip, count, dkim, spf, envelope_from, dkim_results, spf_results).
+
+    Streams (server-side where the backend can) so memory stays flat.
+    """
+    r, a = aggregate_records.c, aggregate_reports.c
+    query = (
+        sa.select(r.source_ip, r.count, r.dkim, r.spf, r.envelope_from, r.dkim_results, r.spf_results)
+        .join(aggregate_reports, aggregate_reports.c.id == r.report_pk)
+        .where(a.domain == domain.lower().rstrip("."), a.begin_at >= datetime.combine(since, time(), UTC))
+    )
+    with engine.connect() as conn:
+        yield from conn.execution_options(stream_results=True, yield_per=10_000).execute(query)
+
+
+def decisions(engine: sa.Engine, domain: str) -> tuple[dict[str, str], list[str]]:
+    """({service id: decision}, [approved networks]) for a domain."""
+    services: dict[str, str] = {}
+    networks: list[str] = []
+    with engine.connect() as conn:
+        for kind, subject, decision in conn.execute(
+            sa.select(approvals.c.subject_kind, approvals.c.subject, approvals.c.decision)
+            .where(approvals.c.domain == domain)
+        ):
+            if kind == "service":
+                services[subject] = decision
+            elif decision == "approved":
+                networks.append(subject)
+    return services, networks

@@ -1,0 +1,137 @@
+"""Name the service behind every source address, and classify it.
+
+Attribution uses only evidence that is specific to a service (DESIGN.md,
+issue 3): a passing DKIM signature by one of its signing domains, a
+forward-confirmed reverse-DNS name under one of its suffixes, one of its
+bounce domains as the envelope sender, or its own mail network's ASN. A
+public cloud hosting many customers is never a service by itself: an
+address there without such evidence stays unattributed, grouped by network
+owner and reverse-DNS organisational domain so that "unknown" is never one
+opaque bucket.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from dmarcpilot.enrich.catalogue import Catalogue, Service, ServiceKind
+from dmarcpilot.enrich.ipdata import IpInfo
+from dmarcpilot.enrich.orgdomain import organizational_domain
+
+
+class Confidence(enum.Enum):
+    HIGH = "high"  # passing DKIM by the service's domain, or confirmed rDNS
+    MEDIUM = "medium"  # the service's bounce domain with SPF pass, or its own ASN
+    LOW = "low"  # the service's bounce domain without SPF pass
+
+
+class SenderClass(enum.Enum):
+    APPROVED = "approved"
+    KNOWN_UNAPPROVED = "known-but-unapproved"
+    FORWARDER = "forwarder"
+    SUSPICIOUS = "suspicious"
+    UNKNOWN = "unknown"
+
+
+@dataclass
+class SourceEvidence:
+    """What the reports say about one source address of a domain."""
+
+    ip: str
+    messages: int = 0
+    dkim_aligned: int = 0
+    spf_aligned: int = 0
+    dmarc_pass: int = 0
+    dkim_pass_domains: Counter[str] = field(default_factory=Counter)
+    envelope_domains: Counter[str] = field(default_factory=Counter)
+    spf_pass_domains: Counter[str] = field(default_factory=Counter)
+
+    def add(self, count: int, dkim: str | None, spf: str | None, envelope_from: str | None,
+            dkim_results: list[dict[str, Any]], spf_results: list[dict[str, Any]]) -> None:
+        self.messages += count
+        self.dkim_aligned += count if dkim == "pass" else 0
+        self.spf_aligned += count if spf == "pass" else 0
+        self.dmarc_pass += count if "pass" in (dkim, spf) else 0
+        for result in dkim_results:
+            if result.get("result") == "pass" and result.get("domain"):
+                self.dkim_pass_domains[result["domain"]] += count
+        for result in spf_results:
+            if result.get("domain"):
+                self.envelope_domains[result["domain"]] += count
+                if result.get("result") == "pass":
+                    self.spf_pass_domains[result["domain"]] += count
+        if envelope_from:
+            self.envelope_domains[envelope_from] += count
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    service: Service | None
+    confidence: Confidence | None
+    evidence: tuple[str, ...]
+    group: str  # the service id, or "unknown: <owner> / <rDNS org domain>"
+
+
+def attribute(ev: SourceEvidence, info: IpInfo, ptr: str | None, ptr_confirmed: bool,
+              catalogue: Catalogue) -> Attribution:
+    """The service behind one source, with the evidence that names it."""
+    for domain, _ in ev.dkim_pass_domains.most_common():
+        service = catalogue.by_dkim_domain(domain)
+        if service is not None:
+            return _found(service, Confidence.HIGH, f"DKIM signature d={domain} passes")
+    if ptr and ptr_confirmed:
+        service = catalogue.by_rdns(ptr)
+        if service is not None:
+            return _found(service, Confidence.HIGH, f"reverse DNS {ptr} (forward-confirmed)")
+    for domain, _ in ev.envelope_domains.most_common():
+        service = catalogue.by_return_path(domain)
+        if service is not None:
+            passed = ev.spf_pass_domains[domain] > 0
+            return _found(service, Confidence.MEDIUM if passed else Confidence.LOW,
+                          f"envelope sender domain {domain}" + (" with SPF pass" if passed else ""))
+    service = catalogue.by_asn(info.asn)
+    if service is not None:
+        return _found(service, Confidence.MEDIUM, f"AS{info.asn} is {service.name}'s own mail network")
+    return Attribution(None, None, (), _unknown_group(info, ptr))
+
+
+def _found(service: Service, confidence: Confidence, evidence: str) -> Attribution:
+    return Attribution(service, confidence, (evidence,), service.id)
+
+
+def _unknown_group(info: IpInfo, ptr: str | None) -> str:
+    owner = info.as_name or (f"AS{info.asn}" if info.asn else "unknown network")
+    base = organizational_domain(ptr) if ptr else None
+    return f"unknown: {owner} / {base or 'no reverse DNS'}"
+
+
+def classify(ev: SourceEvidence, attribution: Attribution, decision: str | None, approved_by_network: bool) -> (
+        SenderClass):
+    """Approved, known-but-unapproved, forwarder, suspicious or unknown.
+
+    ``decision`` is the domain's decision for the attributed service
+    ("approved", "rejected" or None).
+    """
+    service = attribution.service
+    if approved_by_network or decision == "approved":
+        return SenderClass.APPROVED
+    if service is not None and service.kind is ServiceKind.FORWARDER:
+        return SenderClass.FORWARDER
+    if service is not None:
+        return SenderClass.KNOWN_UNAPPROVED
+    # RFC 9989 section 5 / RFC 7960: forwarding breaks SPF but keeps DKIM.
+    if ev.dkim_aligned and not ev.spf_aligned:
+        return SenderClass.FORWARDER
+    if ev.dmarc_pass == 0:
+        return SenderClass.SUSPICIOUS
+    return SenderClass.UNKNOWN
+
+
+def in_networks(ip: str, networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    address = ipaddress.ip_address(ip)
+    return any(address in network for network in networks)

@@ -1,0 +1,104 @@
+"""Sources and senders of a domain: attributed, classified, grouped.
+
+``analyse`` turns the stored records of a window into one analysed row per
+source address; ``senders`` groups them into one row per service, or per
+unknown group (network owner and reverse-DNS organisational domain).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from dmarcpilot.analysis.identify import Attribution, SenderClass, SourceEvidence, attribute, classify, in_networks
+from dmarcpilot.enrich.catalogue import Catalogue
+from dmarcpilot.enrich.ipdata import IpDatabase, IpInfo
+from dmarcpilot.store.queries import decisions, record_evidence, reverse_names
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysedSource:
+    evidence: SourceEvidence
+    info: IpInfo
+    ptr: str | None
+    ptr_confirmed: bool
+    attribution: Attribution
+    sender_class: SenderClass
+    status: str  # approved | rejected | pending
+
+    def to_dict(self) -> dict[str, Any]:
+        ev, service = self.evidence, self.attribution.service
+        return {
+            "ip": ev.ip, "service": service.id if service else None, "group": self.attribution.group,
+            "class": self.sender_class.value, "status": self.status, "messages": ev.messages,
+            "dmarc_pass_rate": _rate(ev.dmarc_pass, ev.messages), "country": self.info.country,
+            "asn": self.info.asn, "as_org": self.info.as_name, "ptr": self.ptr, "ptr_confirmed": self.ptr_confirmed,
+            "confidence": self.attribution.confidence.value if self.attribution.confidence else None,
+            "evidence": list(self.attribution.evidence),
+        }
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return None if whole == 0 else round(100.0 * part / whole, 2)
+
+
+def analyse(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, catalogue: Catalogue,
+            today: date | None = None) -> list[AnalysedSource]:
+    since = (today or datetime.now(UTC).date()) - timedelta(days=days - 1)
+    evidence: dict[str, SourceEvidence] = {}
+    for ip, count, dkim, spf, envelope_from, dkim_results, spf_results in record_evidence(engine, domain, since):
+        entry = evidence.get(ip)
+        if entry is None:
+            entry = evidence[ip] = SourceEvidence(ip)
+        entry.add(count, dkim, spf, envelope_from, dkim_results or [], spf_results or [])
+    names = reverse_names(engine, list(evidence))
+    service_decisions, network_texts = decisions(engine, domain)
+    networks = [ipaddress.ip_network(n) for n in network_texts]
+    out = []
+    for ip in sorted(evidence, key=lambda i: (-evidence[i].messages, i)):
+        ev, info = evidence[ip], ipdb.lookup(ip)
+        ptr, confirmed = names.get(ip, (None, False))
+        attribution = attribute(ev, info, ptr, confirmed, catalogue)
+        by_network = bool(networks) and in_networks(ip, networks)
+        decision = service_decisions.get(attribution.service.id) if attribution.service else None
+        status = "approved" if by_network else (decision or "pending")
+        out.append(AnalysedSource(ev, info, ptr, confirmed, attribution,
+                                  classify(ev, attribution, decision, by_network), status))
+    return out
+
+
+def senders(sources: list[AnalysedSource]) -> list[dict[str, Any]]:
+    """One row per service or unknown group, largest first."""
+    groups: dict[str, list[AnalysedSource]] = defaultdict(list)
+    for source in sources:
+        groups[source.attribution.group].append(source)
+    rows = []
+    for group, members in groups.items():
+        service = members[0].attribution.service
+        messages = sum(m.evidence.messages for m in members)
+        passing = sum(m.evidence.dmarc_pass for m in members)
+        classes = {m.sender_class for m in members}
+        rows.append({
+            "service": service.name if service else group, "service_id": service.id if service else None,
+            "category": service.category if service else None,
+            "class": _dominant(members) if len(classes) > 1 else next(iter(classes)).value,
+            "status": members[0].status if service else "pending",
+            "messages": messages, "sources": len(members),
+            "spf_aligned_rate": _rate(sum(m.evidence.spf_aligned for m in members), messages),
+            "dkim_aligned_rate": _rate(sum(m.evidence.dkim_aligned for m in members), messages),
+            "dmarc_pass_rate": _rate(passing, messages),
+            "fix": service.alignment if service and passing < messages else None,
+        })
+    return sorted(rows, key=lambda r: (-r["messages"], r["service"]))
+
+
+def _dominant(members: list[AnalysedSource]) -> str:
+    weight: dict[SenderClass, int] = defaultdict(int)
+    for member in members:
+        weight[member.sender_class] += member.evidence.messages
+    return max(weight, key=lambda c: (weight[c], c.value)).value

@@ -173,7 +173,7 @@ def store_aggregate(
             .where(aggregate_reports.c.id == pk)
             .values(record_count=count, message_count=messages, parse_errors=list(errors))
         )
-        rollups.add_report(conn, pk)
+        rollups.add_report(conn, pk, header.policy.domain, header.begin)
     return StoreResult(Outcome.STORED, count, messages)
 
 

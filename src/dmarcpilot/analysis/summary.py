@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from dmarcpilot.analysis.identify import in_networks
 from dmarcpilot.enrich.ipdata import IpDatabase
 from dmarcpilot.store.queries import approved_networks, source_totals
 
@@ -64,7 +65,7 @@ def summarise(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, today
     since = (today or datetime.now(UTC).date()) - timedelta(days=days - 1)
     totals = source_totals(engine, domain, since)
     networks = [ipaddress.ip_network(n) for n in approved_networks(engine, domain)]
-    approved = [t for t in totals if networks and _in_any(t.source_ip, networks)]
+    approved = [t for t in totals if networks and in_networks(t.source_ip, networks)]
     countries = None
     if ipdb.available:
         countries = len({c for c in (ipdb.lookup(t.source_ip).country for t in totals) if c})
@@ -75,7 +76,3 @@ def summarise(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, today
         approved_messages=sum(t.messages for t in approved), approved_pass=sum(t.dmarc_pass for t in approved),
     )
 
-
-def _in_any(ip: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
-    address = ipaddress.ip_address(ip)
-    return any(address in network for network in networks)

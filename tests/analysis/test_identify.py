@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from dmarcpilot.analysis.identify import Confidence, SenderClass
 from dmarcpilot.analysis.senders import analyse, senders
+from dmarcpilot.analysis.summary import summarise
 from dmarcpilot.enrich.catalogue import load_catalogue
 from dmarcpilot.enrich.ipdata import IpDatabase
 from dmarcpilot.enrich.rdns import PtrResult, PtrStatus
@@ -132,3 +133,11 @@ def test_senders_table(engine: sa.Engine, tmp_path: Path) -> None:
     assert (esp_two["messages"], esp_two["sources"], esp_two["dmarc_pass_rate"]) == (36, 2, 0.0)
     assert esp_two["fix"] == "Set a custom return-path under your domain."
     assert esp_two["class"] == "known-but-unapproved"
+
+
+def test_summary_counts_approved_services(engine: sa.Engine, tmp_path: Path) -> None:
+    ipdb, catalogue = _setup(engine, tmp_path)
+    s = summarise(engine, "example.edu", 2, ipdb, today=date(2023, 11, 15), catalogue=catalogue)  # type: ignore[arg-type]
+    # approved: ESP One (192.0.2.1, 50 messages, all pass) and the network 192.0.2.192/26 (192.0.2.200, 8 pass)
+    assert (s.approved_messages, s.approved_pass_rate) == (58, 100.0)
+    assert s.messages == 50 + 30 + 5 + 12 + 40 + 4 + 8 + 6 + 2

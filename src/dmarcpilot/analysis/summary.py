@@ -3,8 +3,8 @@
 "N sources across M countries sent mail as DOMAIN; X % of messages passed
 DMARC; Y % of approved senders' mail passed." DMARC passes when DKIM or SPF
 passes aligned (RFC 9989 section 4.4), as the receivers' ``policy_evaluated``
-says. Approved senders are, for now, the approved networks of the approvals
-registry; approved catalogue services join them with service attribution.
+says. Approved senders are the approved networks of the approvals registry
+and the sources attributed to approved catalogue services.
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from dmarcpilot.analysis.identify import in_networks
+from dmarcpilot.analysis.identify import SenderClass, in_networks
+from dmarcpilot.analysis.senders import analyse
+from dmarcpilot.enrich.catalogue import Catalogue, load_catalogue
 from dmarcpilot.enrich.ipdata import IpDatabase
-from dmarcpilot.store.queries import approved_networks, source_totals
+from dmarcpilot.store.queries import approved_networks, decisions, source_totals
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +63,19 @@ class Summary:
         }
 
 
-def summarise(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, today: date | None = None) -> Summary:
+def summarise(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, today: date | None = None,
+              catalogue: Catalogue | None = None) -> Summary:
     since = (today or datetime.now(UTC).date()) - timedelta(days=days - 1)
     totals = source_totals(engine, domain, since)
-    networks = [ipaddress.ip_network(n) for n in approved_networks(engine, domain)]
-    approved = [t for t in totals if networks and in_networks(t.source_ip, networks)]
+    service_decisions, _ = decisions(engine, domain)
+    if "approved" in service_decisions.values():
+        # approved services are known only by attribution (reads the window's records)
+        rows = analyse(engine, domain, days, ipdb, catalogue or load_catalogue(), today)
+        approved_ips = {r.evidence.ip for r in rows if r.sender_class is SenderClass.APPROVED}
+        approved = [t for t in totals if t.source_ip in approved_ips]
+    else:
+        networks = [ipaddress.ip_network(n) for n in approved_networks(engine, domain)]
+        approved = [t for t in totals if networks and in_networks(t.source_ip, networks)]
     countries = None
     if ipdb.available:
         countries = len({c for c in (ipdb.lookup(t.source_ip).country for t in totals) if c})

@@ -1,8 +1,8 @@
 """Organisational domains (RFC 9989 section 4.10, with the Public Suffix List).
 
-RFC 9989 replaces the PSL with a DNS tree walk; the walk needs a resolver and
-comes with the DNS work. Offline, the PSL (``publicsuffixlist``, which ships
-the list) gives the same answer for every registered domain under a public
+RFC 9989 replaces the PSL with a DNS tree walk (``enrich.treewalk``, which
+needs a resolver). Offline, the PSL (``publicsuffixlist``, which ships the
+list) gives the same answer for every registered domain under a public
 suffix, and is what RFC 7489 receivers use.
 """
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import ipaddress
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
 
+from dmarcpilot.analysis.figures import rate, window_start
 from dmarcpilot.analysis.identify import Attribution, SenderClass, SourceEvidence, attribute, classify, in_networks
 from dmarcpilot.enrich.catalogue import Catalogue
 from dmarcpilot.enrich.ipdata import IpDatabase, IpInfo
@@ -36,20 +37,16 @@ class AnalysedSource:
         return {
             "ip": ev.ip, "service": service.id if service else None, "group": self.attribution.group,
             "class": self.sender_class.value, "status": self.status, "messages": ev.messages,
-            "dmarc_pass_rate": _rate(ev.dmarc_pass, ev.messages), "country": self.info.country,
+            "dmarc_pass_rate": rate(ev.dmarc_pass, ev.messages), "country": self.info.country,
             "asn": self.info.asn, "as_org": self.info.as_name, "ptr": self.ptr, "ptr_confirmed": self.ptr_confirmed,
             "confidence": self.attribution.confidence.value if self.attribution.confidence else None,
             "evidence": list(self.attribution.evidence),
         }
 
 
-def _rate(part: int, whole: int) -> float | None:
-    return None if whole == 0 else round(100.0 * part / whole, 2)
-
-
 def analyse(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, catalogue: Catalogue,
             today: date | None = None) -> list[AnalysedSource]:
-    since = (today or datetime.now(UTC).date()) - timedelta(days=days - 1)
+    since = window_start(days, today)
     evidence: dict[str, SourceEvidence] = {}
     for ip, count, dkim, spf, envelope_from, dkim_results, spf_results in record_evidence(engine, domain, since):
         entry = evidence.get(ip)
@@ -89,9 +86,9 @@ def senders(sources: list[AnalysedSource]) -> list[dict[str, Any]]:
             "class": _dominant(members) if len(classes) > 1 else next(iter(classes)).value,
             "status": members[0].status if service else "pending",
             "messages": messages, "sources": len(members),
-            "spf_aligned_rate": _rate(sum(m.evidence.spf_aligned for m in members), messages),
-            "dkim_aligned_rate": _rate(sum(m.evidence.dkim_aligned for m in members), messages),
-            "dmarc_pass_rate": _rate(passing, messages),
+            "spf_aligned_rate": rate(sum(m.evidence.spf_aligned for m in members), messages),
+            "dkim_aligned_rate": rate(sum(m.evidence.dkim_aligned for m in members), messages),
+            "dmarc_pass_rate": rate(passing, messages),
             "fix": service.alignment if service and passing < messages else None,
         })
     return sorted(rows, key=lambda r: (-r["messages"], r["service"]))

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
 
+from dmarcpilot.analysis.figures import rate, window_start
 from dmarcpilot.analysis.identify import SenderClass, in_networks
 from dmarcpilot.analysis.senders import analyse
 from dmarcpilot.enrich.catalogue import Catalogue, load_catalogue
 from dmarcpilot.enrich.ipdata import IpDatabase
-from dmarcpilot.store.queries import approved_networks, decisions, source_totals
+from dmarcpilot.store.queries import decisions, source_totals
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,17 +35,13 @@ class Summary:
     approved_messages: int
     approved_pass: int
 
-    @staticmethod
-    def _rate(part: int, whole: int) -> float | None:
-        return None if whole == 0 else round(100.0 * part / whole, 2)
-
     @property
     def dmarc_pass_rate(self) -> float | None:
-        return self._rate(self.dmarc_pass, self.messages)
+        return rate(self.dmarc_pass, self.messages)
 
     @property
     def approved_pass_rate(self) -> float | None:
-        return self._rate(self.approved_pass, self.approved_messages)
+        return rate(self.approved_pass, self.approved_messages)
 
     def headline(self) -> str:
         countries = "an unknown number of" if self.countries is None else str(self.countries)
@@ -65,16 +62,16 @@ class Summary:
 
 def summarise(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, today: date | None = None,
               catalogue: Catalogue | None = None) -> Summary:
-    since = (today or datetime.now(UTC).date()) - timedelta(days=days - 1)
+    since = window_start(days, today)
     totals = source_totals(engine, domain, since)
-    service_decisions, _ = decisions(engine, domain)
+    service_decisions, network_texts = decisions(engine, domain)
     if "approved" in service_decisions.values():
         # approved services are known only by attribution (reads the window's records)
         rows = analyse(engine, domain, days, ipdb, catalogue or load_catalogue(), today)
         approved_ips = {r.evidence.ip for r in rows if r.sender_class is SenderClass.APPROVED}
         approved = [t for t in totals if t.source_ip in approved_ips]
     else:
-        networks = [ipaddress.ip_network(n) for n in approved_networks(engine, domain)]
+        networks = [ipaddress.ip_network(n) for n in network_texts]
         approved = [t for t in totals if networks and in_networks(t.source_ip, networks)]
     countries = None
     if ipdb.available:

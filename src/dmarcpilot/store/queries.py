@@ -127,17 +127,6 @@ def source_totals(engine: sa.Engine, domain: str, since: date) -> list[SourceTot
         return [SourceTotals(ip, int(m or 0), int(p or 0)) for ip, m, p in conn.execute(query)]
 
 
-def approved_networks(engine: sa.Engine, domain: str) -> list[str]:
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(approvals.c.subject).where(
-                approvals.c.domain == domain, approvals.c.subject_kind == "network",
-                approvals.c.decision == "approved",
-            )
-        )
-        return [r[0] for r in rows]
-
-
 def reverse_names(engine: sa.Engine, ips: list[str]) -> dict[str, tuple[str | None, bool]]:
     """Cached reverse DNS (name, forward-confirmed) of these addresses, fresh or not."""
     out: dict[str, tuple[str | None, bool]] = {}

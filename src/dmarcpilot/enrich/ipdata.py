@@ -12,7 +12,6 @@ Without a file every answer is empty: a clear warning, never a failure.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +20,9 @@ from typing import Any
 import maxminddb
 
 from dmarcpilot.errors import DmarcpilotError
+from dmarcpilot.reports.model import IPAddress
 
 log = logging.getLogger(__name__)
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class IpDataError(DmarcpilotError):

@@ -23,7 +23,7 @@ import dns.rdatatype
 import dns.resolver
 import dns.reversename
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+from dmarcpilot.reports.model import IPAddress
 
 
 class PtrStatus(enum.Enum):

@@ -33,8 +33,8 @@ def normalise_url(url: str) -> str:
 def create_engine(url: str = DEFAULT_URL) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        # check_same_thread off: a report's bulk load runs on a helper thread
-        # (store.writer._BatchWriter), strictly one thread at a time.
+        # check_same_thread off: the pool hands a connection to whichever thread
+        # checks it out next; each is used by one thread at a time.
         engine = sa.create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
         _configure_sqlite(engine)
     else:

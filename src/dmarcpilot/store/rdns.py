@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -54,12 +53,3 @@ def save(engine: sa.Engine, results: Sequence[PtrResult], now: datetime) -> None
             set_={k: stmt.excluded[k] for k in ("status", "name", "confirmed", "checked_at", "expires_at")},
         )
         conn.execute(stmt, rows)
-
-
-def cached(engine: sa.Engine, ips: Sequence[str], now: datetime) -> dict[str, PtrResult]:
-    """Fresh cache entries for these addresses."""
-    with engine.connect() as conn:
-        rows = conn.execute(sa.select(rdns_cache).where(rdns_cache.c.ip.in_(ips), rdns_cache.c.expires_at > now))
-        return {
-            r.ip: PtrResult(ipaddress.ip_address(r.ip), PtrStatus(r.status), r.name, r.confirmed) for r in rows
-        }

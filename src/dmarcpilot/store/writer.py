@@ -178,17 +178,17 @@ def store_aggregate(
 
 
 class _BatchWriter:
-    """Loads record batches on a second thread while the parser reads on.
+    """Loads record batches; on PostgreSQL on a second thread while the parser reads on.
 
-    sqlite3 and psycopg release the GIL while the database works, so parsing
-    and loading overlap on two cores. The connection is used by this thread
-    only between ``__enter__`` and ``__exit__``; the caller's transaction
-    commits or rolls back after the thread has stopped.
+    psycopg releases the GIL while COPY waits on the server, so parsing and
+    loading overlap on two cores. SQLite binds parameters
+    holding the GIL, where a thread only adds switching: batches load inline.
+    The connection is used by the thread only between ``__enter__`` and
+    ``__exit__``; the caller's transaction ends after the thread has stopped.
     """
 
     def __init__(self, conn: sa.Connection) -> None:
         self._conn = conn
-        # SQLite binds parameters holding the GIL: a thread only adds switching.
         self._threaded = conn.dialect.name == "postgresql"
         self._queue: queue.Queue[list[tuple[Any, ...]] | None] = queue.Queue(maxsize=2)
         self._error: BaseException | None = None

@@ -128,3 +128,9 @@ def test_memory_stays_flat_on_a_large_report(tmp_path: Path) -> None:
     records, peak_kb = map(int, proc.stdout.split())
     assert records == 50_000
     assert peak_kb < 80 * 1024, f"peak RSS {peak_kb} kB"
+
+
+def test_unknown_policy_values_name_the_policy_not_a_record() -> None:
+    report = _only_report(QUIRKY.replace(b"<p>Reject</p>", b"<p>monitor</p>"))
+    assert report.header.policy.p is None
+    assert report.errors == ("policy_published: unknown p 'monitor'",)

@@ -119,18 +119,6 @@ class AggregateParser:
         self._schema = Schema.RFC7489
 
     # -- value helpers -------------------------------------------------
-    def _enum(self, kind: type[E], value: str | None, what: str, aliases: dict[str, str] | None = None) -> E | None:
-        if value is None:
-            return None
-        try:
-            member: E = kind(value)
-            return member
-        except ValueError:
-            if aliases and value in aliases:
-                alias: E = kind(aliases[value])
-                return alias
-            self.errors.append(f"record {self.records_seen}: unknown {what} {value!r}")
-            return None
 
     # -- parsing ---------------------------------------------------------
     def events(self) -> Iterator[AggregateHeader | Record]:
@@ -282,6 +270,10 @@ class AggregateParser:
         if not domain:
             raise MalformedReport("aggregate report without <policy_published><domain>")
         low = {k: (v.lower() if v else None) for k, v in values.items()}
+
+        def lookup(table: dict[str, E], name: str) -> E | None:
+            return self._lookup(table, values.get(name), name, "policy_published")
+
         pct = None
         if values.get("pct"):
             try:
@@ -291,15 +283,15 @@ class AggregateParser:
         testing = low.get("testing")
         return PolicyPublished(
             domain=domain,
-            adkim=self._enum(Alignment, low.get("adkim"), "adkim"),
-            aspf=self._enum(Alignment, low.get("aspf"), "aspf"),
-            p=self._enum(Policy, low.get("p"), "p"),
-            sp=self._enum(Policy, low.get("sp"), "sp"),
-            np=self._enum(Policy, low.get("np"), "np"),
+            adkim=lookup(_ALIGNMENTS, "adkim"),
+            aspf=lookup(_ALIGNMENTS, "aspf"),
+            p=lookup(_POLICIES, "p"),
+            sp=lookup(_POLICIES, "sp"),
+            np=lookup(_POLICIES, "np"),
             pct=pct,
             fo=values.get("fo"),
             testing=None if testing is None else testing == "y",
-            discovery_method=self._enum(DiscoveryMethod, low.get("discovery_method"), "discovery_method"),
+            discovery_method=lookup(_DISCOVERY_METHODS, "discovery_method"),
         )
 
     def _record(self, el: Any) -> Record:
@@ -359,8 +351,12 @@ class AggregateParser:
             header_from, envelope_from, envelope_to, tuple(dkims), tuple(spfs),
         )
 
-    def _lookup(self, table: dict[str, E], text: str | None, what: str) -> E | None:
-        """An enumeration value from reporter text: stripped, any case, aliases known."""
+    def _lookup(self, table: dict[str, E], text: str | None, what: str, where: str | None = None) -> E | None:
+        """An enumeration value from reporter text: stripped, any case, aliases known.
+
+        An unknown value becomes None and an entry in ``errors`` naming
+        ``where`` (default: the current record).
+        """
         if text is None:
             return None
         value = table.get(text)
@@ -371,7 +367,7 @@ class AggregateParser:
             return None
         value = table.get(key)
         if value is None:
-            self.errors.append(f"record {self.records_seen}: unknown {what} {key[:40]!r}")
+            self.errors.append(f"{where or f'record {self.records_seen}'}: unknown {what} {key[:40]!r}")
         return value
 
     def _ip(self, text: str | None) -> IPAddress:
@@ -470,6 +466,9 @@ _DKIM_RESULTS = _table(DkimResult, _DKIM_ALIASES)
 _SPF_RESULTS = _table(SpfResult, _SPF_ALIASES)
 _SPF_SCOPES = _table(SpfScope)
 _OVERRIDES = _table(OverrideReason)
+_ALIGNMENTS = _table(Alignment)
+_POLICIES = _table(Policy)
+_DISCOVERY_METHODS = _table(DiscoveryMethod)
 
 
 def _release(el: Any) -> None:

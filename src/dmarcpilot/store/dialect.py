@@ -8,10 +8,15 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 
+def upsert_insert(conn: sa.Connection, table: sa.Table) -> Any:
+    """The dialect's INSERT, which has ``on_conflict_do_nothing/do_update`` (SQLite and PostgreSQL)."""
+    module = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return module.insert(table)
+
+
 def insert_ignore(conn: sa.Connection, table: sa.Table) -> Any:
     """``INSERT ... ON CONFLICT DO NOTHING`` for the connection's dialect."""
-    module = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return module.insert(table).on_conflict_do_nothing()
+    return upsert_insert(conn, table).on_conflict_do_nothing()
 
 
 def bulk_insert(conn: sa.Connection, table: sa.Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:

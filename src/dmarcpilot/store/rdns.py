@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from dmarcpilot.enrich.rdns import PtrResult, PtrStatus
+from dmarcpilot.store.dialect import upsert_insert
 from dmarcpilot.store.schema import aggregate_records, rdns_cache
 
 #: How long an answer is kept: names a week, "no name" a day, failures an hour.
@@ -46,8 +46,7 @@ def save(engine: sa.Engine, results: Sequence[PtrResult], now: datetime) -> None
         for r in results
     ]
     with engine.begin() as conn:
-        module = postgresql if conn.dialect.name == "postgresql" else sqlite
-        stmt = module.insert(rdns_cache)
+        stmt = upsert_insert(conn, rdns_cache)
         stmt = stmt.on_conflict_do_update(
             index_elements=[rdns_cache.c.ip],
             set_={k: stmt.excluded[k] for k in ("status", "name", "confirmed", "checked_at", "expires_at")},

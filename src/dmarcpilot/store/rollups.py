@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
+from dmarcpilot.store.dialect import upsert_insert
 from dmarcpilot.store.schema import aggregate_records, aggregate_reports, daily_source_stats
 
 COUNTERS = ("messages", "dmarc_pass", "dkim_aligned", "spf_aligned", "quarantined", "rejected")
@@ -66,9 +66,8 @@ def rebuild(conn: sa.Connection) -> None:
 
 
 def _upsert(conn: sa.Connection, select: sa.Select[Any]) -> None:
-    module = postgresql if conn.dialect.name == "postgresql" else sqlite
     columns = ["domain", "day", "source_ip", *COUNTERS]
-    stmt = module.insert(daily_source_stats).from_select(columns, select)
+    stmt = upsert_insert(conn, daily_source_stats).from_select(columns, select)
     t = daily_source_stats.c
     stmt = stmt.on_conflict_do_update(
         index_elements=[t.domain, t.day, t.source_ip],

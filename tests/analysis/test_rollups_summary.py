@@ -15,7 +15,7 @@ from dmarcpilot.policy.approvals import Decision, Subject
 from dmarcpilot.sources.files import walk_paths
 from dmarcpilot.store import rollups
 from dmarcpilot.store.approvals import decide
-from dmarcpilot.store.schema import daily_source_stats
+from dmarcpilot.store.schema import daily_source_evidence, daily_source_stats
 from tests.enrich.mmdb import write_mmdb
 
 _RECORD = """<record><row><source_ip>{ip}</source_ip><count>{count}</count>
@@ -98,3 +98,51 @@ def test_summary_headline(engine: sa.Engine, tmp_path: Path) -> None:
     assert (one_day.messages, one_day.sources) == (4, 1)
     no_geo = summarise(engine, "example.edu", days=2, ipdb=IpDatabase([]), today=date(2023, 11, 15))
     assert no_geo.countries is None
+
+
+_AUTH_RECORD = """<record><row><source_ip>{ip}</source_ip><count>{count}</count>
+<policy_evaluated><disposition>none</disposition><dkim>fail</dkim><spf>fail</spf></policy_evaluated></row>
+<identifiers><header_from>example.edu</header_from><envelope_from>{env}</envelope_from></identifiers>
+<auth_results><dkim><domain>{dkim}</domain><result>{dkim_result}</result></dkim>
+<spf><domain>{spf}</domain><result>{spf_result}</result></spf></auth_results></record>
+"""
+
+
+def _auth_report(report_id: str, records: list[tuple[str, int, str, str, str, str, str]], begin: int) -> bytes:
+    body = "".join(_AUTH_RECORD.format(ip=ip, count=c, env=e, dkim=d, dkim_result=dr, spf=s, spf_result=sr)
+                   for ip, c, e, d, dr, s, sr in records)
+    return f"""<?xml version="1.0"?><feedback><report_metadata><org_name>google.com</org_name>
+<report_id>{report_id}</report_id><date_range><begin>{begin}</begin><end>{begin + 86399}</end></date_range>
+</report_metadata><policy_published><domain>example.edu</domain><p>none</p></policy_published>
+{body}</feedback>""".encode()
+
+
+def _evidence(engine: sa.Engine) -> dict[tuple[str, str, str], tuple[int, int]]:
+    t = daily_source_evidence.c
+    with engine.connect() as conn:
+        return {(r.source_ip, r.kind, r.value): (r.messages, r.passed)
+                for r in conn.execute(sa.select(daily_source_evidence).order_by(t.source_ip, t.kind, t.value))}
+
+
+def test_evidence_rollup_is_exact_and_stays_exact_under_reingest(engine: sa.Engine, tmp_path: Path) -> None:
+    one = _auth_report("e-1", [
+        ("192.0.2.1", 10, "Bounce.Vendor.example", "Vendor.example", "pass", "bounce.vendor.example", "pass"),
+        ("192.0.2.1", 4, "bounce.vendor.example", "vendor.example", "fail", "bounce.vendor.example", "softfail"),
+        ("198.51.100.9", 7, "example.edu", "example.edu", "fail", "example.edu", "fail"),
+    ], NOV14)
+    two = _auth_report("e-2", [
+        ("192.0.2.1", 3, "bounce.vendor.example", "vendor.example", "pass", "bounce.vendor.example", "pass"),
+    ], NOV14 + 60)
+    expected = {
+        # passing DKIM signatures only; the envelope domain counts once as envelope_from and once as SPF domain
+        ("192.0.2.1", "dkim", "vendor.example"): (13, 13),
+        ("192.0.2.1", "envelope", "bounce.vendor.example"): (34, 13),
+        ("198.51.100.9", "envelope", "example.edu"): (14, 0),
+    }
+    _ingest(engine, tmp_path / "a", {"1.xml": one, "2.xml": two})
+    assert _evidence(engine) == expected
+    _ingest(engine, tmp_path / "b", {"1.xml.gz": gzip.compress(one), "2.xml": two + b" "})
+    assert _evidence(engine) == expected
+    with engine.begin() as conn:
+        rollups.rebuild(conn)
+    assert _evidence(engine) == expected

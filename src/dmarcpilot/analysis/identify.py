@@ -68,6 +68,15 @@ class SourceEvidence:
         if envelope_from:
             self.envelope_domains[envelope_from] += count
 
+    def add_evidence(self, kind: str, domain: str, messages: int, passed: int) -> None:
+        """One row of the evidence rollup (``store.rollups.EvidenceCollector``)."""
+        if kind == "dkim":
+            self.dkim_pass_domains[domain] += messages
+        elif kind == "envelope":
+            self.envelope_domains[domain] += messages
+            if passed:
+                self.spf_pass_domains[domain] += passed
+
 
 @dataclass(frozen=True, slots=True)
 class Attribution:

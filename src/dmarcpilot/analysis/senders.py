@@ -1,7 +1,8 @@
 """Sources and senders of a domain: attributed, classified, grouped.
 
-``analyse`` turns the stored records of a window into one analysed row per
-source address; ``senders`` groups them into one row per service, or per
+``analyse`` turns the daily rollups of a window (counters and
+identification evidence per source, never the raw records) into one
+analysed row per source address; ``senders`` groups them into one row per service, or per
 unknown group (network owner and reverse-DNS organisational domain).
 """
 
@@ -19,7 +20,7 @@ from dmarcpilot.analysis.figures import rate, window_start
 from dmarcpilot.analysis.identify import Attribution, SenderClass, SourceEvidence, attribute, classify, in_networks
 from dmarcpilot.enrich.catalogue import Catalogue
 from dmarcpilot.enrich.ipdata import IpDatabase, IpInfo
-from dmarcpilot.store.queries import decisions, record_evidence, reverse_names
+from dmarcpilot.store.queries import decisions, reverse_names, source_counters, source_evidence
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +48,13 @@ class AnalysedSource:
 def analyse(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, catalogue: Catalogue,
             today: date | None = None) -> list[AnalysedSource]:
     since = window_start(days, today)
-    evidence: dict[str, SourceEvidence] = {}
-    for ip, count, dkim, spf, envelope_from, dkim_results, spf_results in record_evidence(engine, domain, since):
-        entry = evidence.get(ip)
-        if entry is None:
-            entry = evidence[ip] = SourceEvidence(ip)
-        entry.add(count, dkim, spf, envelope_from, dkim_results or [], spf_results or [])
+    evidence = {
+        c.source_ip: SourceEvidence(c.source_ip, c.messages, c.dkim_aligned, c.spf_aligned, c.dmarc_pass)
+        for c in source_counters(engine, domain, since)
+    }
+    for ip, kind, value, messages, passed in source_evidence(engine, domain, since):
+        if ip in evidence:
+            evidence[ip].add_evidence(kind, value, messages, passed)
     names = reverse_names(engine, list(evidence))
     service_decisions, network_texts = decisions(engine, domain)
     networks = [ipaddress.ip_network(n) for n in network_texts]

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from dmarcpilot.store.schema import (
     UTCDateTime,
-    aggregate_records,
     aggregate_reports,
     approvals,
+    daily_source_evidence,
     daily_source_stats,
     failure_reports,
     quarantine,
@@ -139,19 +138,39 @@ def reverse_names(engine: sa.Engine, ips: list[str]) -> dict[str, tuple[str | No
     return out
 
 
-def record_evidence(engine: sa.Engine, domain: str, since: date) -> Iterator[tuple[Any, ...]]:
-    """Per record of ``domain`` since ``since``: (ip, count, dkim, spf, envelope_from, dkim_results, spf_results).
+@dataclass(frozen=True, slots=True)
+class SourceCounters:
+    source_ip: str
+    messages: int
+    dmarc_pass: int
+    dkim_aligned: int
+    spf_aligned: int
 
-    Streams (server-side where the backend can) so memory stays flat.
-    """
-    r, a = aggregate_records.c, aggregate_reports.c
+
+def source_counters(engine: sa.Engine, domain: str, since: date) -> list[SourceCounters]:
+    """Per source address since ``since``: messages and aligned passes (from the daily rollup)."""
+    t = daily_source_stats.c
     query = (
-        sa.select(r.source_ip, r.count, r.dkim, r.spf, r.envelope_from, r.dkim_results, r.spf_results)
-        .join(aggregate_reports, aggregate_reports.c.id == r.report_pk)
-        .where(a.domain == domain.lower().rstrip("."), a.begin_at >= datetime.combine(since, time(), UTC))
+        sa.select(t.source_ip, sa.func.sum(t.messages), sa.func.sum(t.dmarc_pass), sa.func.sum(t.dkim_aligned),
+                  sa.func.sum(t.spf_aligned))
+        .where(t.domain == domain.lower().rstrip("."), t.day >= since)
+        .group_by(t.source_ip)
     )
     with engine.connect() as conn:
-        yield from conn.execution_options(stream_results=True, yield_per=10_000).execute(query)
+        return [SourceCounters(ip, int(m or 0), int(p or 0), int(k or 0), int(s or 0))
+                for ip, m, p, k, s in conn.execute(query)]
+
+
+def source_evidence(engine: sa.Engine, domain: str, since: date) -> list[tuple[str, str, str, int, int]]:
+    """(ip, kind, domain, messages, passed) since ``since``: the identification evidence rollup."""
+    t = daily_source_evidence.c
+    query = (
+        sa.select(t.source_ip, t.kind, t.value, sa.func.sum(t.messages), sa.func.sum(t.passed))
+        .where(t.domain == domain.lower().rstrip("."), t.day >= since)
+        .group_by(t.source_ip, t.kind, t.value)
+    )
+    with engine.connect() as conn:
+        return [(ip, kind, value, int(m or 0), int(p or 0)) for ip, kind, value, m, p in conn.execute(query)]
 
 
 def decisions(engine: sa.Engine, domain: str) -> tuple[dict[str, str], list[str]]:

@@ -3,17 +3,24 @@
 A report's records are added to ``daily_source_stats`` by one
 INSERT ... SELECT ... GROUP BY in the transaction that stores them: a
 duplicate report never reaches it, and a crash loses both or neither.
+``daily_source_evidence`` holds what identification needs from the records
+(passing DKIM domains, envelope domains with their SPF passes), collected
+while the records stream past and written in the same transaction; so
+``senders`` and ``sources`` never read the raw records.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from dmarcpilot.reports.model import DkimResult, Record, SpfResult
 from dmarcpilot.store.dialect import upsert_insert
-from dmarcpilot.store.schema import aggregate_records, aggregate_reports, daily_source_stats
+from dmarcpilot.store.schema import aggregate_records, aggregate_reports, daily_source_evidence, daily_source_stats
 
 COUNTERS = ("messages", "dmarc_pass", "dkim_aligned", "spf_aligned", "quarantined", "rejected")
 
@@ -54,7 +61,12 @@ def add_report(conn: sa.Connection, report_pk: int, domain: str, begin: datetime
 
 
 def rebuild(conn: sa.Connection) -> None:
-    """Recompute the rollup from every stored record (migrations, repair)."""
+    """Recompute both rollups from every stored record (migrations, repair)."""
+    rebuild_stats(conn)
+    rebuild_evidence(conn)
+
+
+def rebuild_stats(conn: sa.Connection) -> None:
     conn.execute(daily_source_stats.delete())
     r = aggregate_records.c
     select = (
@@ -74,3 +86,88 @@ def _upsert(conn: sa.Connection, select: sa.Select[Any]) -> None:
         set_={name: t[name] + stmt.excluded[name] for name in COUNTERS},
     )
     conn.execute(stmt)
+
+
+EvidenceKey = tuple[str, str, str]  # source ip, kind ("dkim" | "envelope"), domain
+
+
+class EvidenceCollector:
+    """Identification evidence of one report, per source: fed record by record.
+
+    Mirrors ``analysis.identify.SourceEvidence.add``: a passing DKIM result
+    counts for its signing domain; every SPF result's domain and the
+    envelope sender count as envelope domains, SPF passes as ``passed``.
+    """
+
+    __slots__ = ("counts",)
+
+    def __init__(self) -> None:
+        self.counts: dict[EvidenceKey, list[int]] = {}
+
+    def _add(self, key: EvidenceKey, messages: int, passed: int) -> None:
+        entry = self.counts.get(key)
+        if entry is None:
+            self.counts[key] = [messages, passed]
+        else:
+            entry[0] += messages
+            entry[1] += passed
+
+    def add(self, record: Record) -> None:
+        ip, count = str(record.source_ip), record.count
+        for dkim in record.dkim_results:
+            if dkim.result is DkimResult.PASS and dkim.domain:
+                self._add((ip, "dkim", dkim.domain.lower()), count, count)
+        for spf in record.spf_results:
+            if spf.domain:
+                self._add((ip, "envelope", spf.domain.lower()), count, count if spf.result is SpfResult.PASS else 0)
+        if record.envelope_from:
+            self._add((ip, "envelope", record.envelope_from.lower()), count, 0)
+
+    def add_raw(self, ip: str, count: int, envelope_from: str | None, dkim_results: Iterable[dict[str, Any]],
+                spf_results: Iterable[dict[str, Any]]) -> None:
+        """The same from stored JSON columns (rebuilds)."""
+        for dkim in dkim_results:
+            if dkim.get("result") == "pass" and dkim.get("domain"):
+                self._add((ip, "dkim", dkim["domain"].lower()), count, count)
+        for spf in spf_results:
+            if spf.get("domain"):
+                self._add((ip, "envelope", spf["domain"].lower()), count, count if spf.get("result") == "pass" else 0)
+        if envelope_from:
+            self._add((ip, "envelope", envelope_from.lower()), count, 0)
+
+    def write(self, conn: sa.Connection, domain: str, day: date) -> None:
+        """Add the collected evidence to the rollup (in the report's transaction)."""
+        if not self.counts:
+            return
+        rows = [
+            {"domain": domain, "day": day, "source_ip": ip, "kind": kind, "value": value,
+             "messages": messages, "passed": passed}
+            for (ip, kind, value), (messages, passed) in self.counts.items()
+        ]
+        t = daily_source_evidence.c
+        stmt = upsert_insert(conn, daily_source_evidence)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[t.domain, t.day, t.source_ip, t.kind, t.value],
+            set_={"messages": t.messages + stmt.excluded.messages, "passed": t.passed + stmt.excluded.passed},
+        )
+        conn.execute(stmt, rows)
+
+
+def rebuild_evidence(conn: sa.Connection) -> None:
+    """Recompute the evidence rollup from the stored records, one report at a time."""
+    conn.execute(daily_source_evidence.delete())
+    a, r = aggregate_reports.c, aggregate_records.c
+    reports = conn.execute(sa.select(a.id, a.domain, a.begin_at).order_by(a.id)).all()
+    for pk, domain, begin in reports:
+        collector = EvidenceCollector()
+        query = (sa.select(r.source_ip, r.count, r.envelope_from, r.dkim_results, r.spf_results)
+                 .where(r.report_pk == pk))
+        for ip, count, envelope_from, dkim_results, spf_results in conn.execute(query):
+            collector.add_raw(ip, count, envelope_from, _json(dkim_results), _json(spf_results))
+        collector.write(conn, domain, begin.astimezone(UTC).date())
+
+
+def _json(value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, str):
+        value = json.loads(value)
+    return list(value or [])

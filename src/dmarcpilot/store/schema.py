@@ -298,3 +298,18 @@ daily_source_stats = sa.Table(
     sa.Column("rejected", sa.BigInteger, nullable=False),
     sa.Index("ix_daily_source_stats_day", "day"),
 )
+
+# -- identification evidence per domain, day and source: what attribution reads --
+# kind "dkim": a passing DKIM signature by ``value`` (messages = its count);
+# kind "envelope": ``value`` seen as the envelope sender / SPF domain (passed = SPF pass count).
+daily_source_evidence = sa.Table(
+    "daily_source_evidence",
+    metadata,
+    sa.Column("domain", sa.Text, primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("source_ip", sa.String(45), primary_key=True),
+    sa.Column("kind", sa.String(8), primary_key=True),
+    sa.Column("value", sa.Text, primary_key=True),
+    sa.Column("messages", sa.BigInteger, nullable=False),
+    sa.Column("passed", sa.BigInteger, nullable=False),
+)

@@ -159,11 +159,13 @@ def store_aggregate(
             return StoreResult(Outcome.DUPLICATE)
         rows: list[tuple[Any, ...]] = []
         count = messages = 0
+        evidence = rollups.EvidenceCollector()
         with _BatchWriter(conn) as writer:
             for record in events:
                 count += 1
                 messages += record.count  # type: ignore[union-attr]
                 rows.append(_record_row(pk, count, record))  # type: ignore[arg-type]
+                evidence.add(record)  # type: ignore[arg-type]
                 if len(rows) >= BATCH:
                     writer.put(rows)
                     rows = []
@@ -174,6 +176,7 @@ def store_aggregate(
             .values(record_count=count, message_count=messages, parse_errors=list(errors))
         )
         rollups.add_report(conn, pk, header.policy.domain, header.begin)
+        evidence.write(conn, header.policy.domain, header.begin.astimezone(UTC).date())
     return StoreResult(Outcome.STORED, count, messages)
 
 

@@ -32,9 +32,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("daily_source_stats", schema=None) as batch_op:
         batch_op.create_index("ix_daily_source_stats_day", ["day"], unique=False)
-    from dmarcpilot.store.rollups import rebuild  # the rollup's own definition, used once
+    from dmarcpilot.store.rollups import rebuild_stats  # the rollup's own definition, used once
 
-    rebuild(op.get_bind())
+    rebuild_stats(op.get_bind())
 
 
 def downgrade() -> None:

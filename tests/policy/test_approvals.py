@@ -67,6 +67,18 @@ def test_decisions_replace_and_the_audit_log_keeps_all(engine: sa.Engine) -> Non
     assert all(e.at.tzinfo is not None for e in trail)
 
 
+def test_repeating_a_decision_is_a_no_op_but_a_new_reason_is_audited(engine: sa.Engine) -> None:
+    m365 = Subject.from_text("microsoft-365")
+    first = decide(engine, "example.edu", m365, Decision.APPROVED, "alice", "central IT")
+    again = decide(engine, "example.edu", m365, Decision.APPROVED, "bob", "central IT")  # a re-run script
+    assert (again.actor, again.decided_at) == ("alice", first.decided_at)
+    decide(engine, "example.edu", m365, Decision.APPROVED, "bob", "contract renewed")
+    trail = audit_trail(engine, "example.edu")
+    assert [(e.actor, e.reason, e.previous) for e in trail] == [
+        ("alice", "central IT", None), ("bob", "contract renewed", Decision.APPROVED),
+    ]
+
+
 def test_audit_log_is_append_only_in_the_database(engine: sa.Engine) -> None:
     decide(engine, "example.edu", Subject.from_text("mailchimp"), Decision.APPROVED, "alice", "newsletter")
     for statement in (audit_log.update().values(actor="mallory"), audit_log.delete()):

@@ -8,7 +8,7 @@ import sys
 import click
 
 from dmarcpilot import __version__
-from dmarcpilot.cli import approvals, enrich, ingest, ipdata, reports, summary
+from dmarcpilot.cli import approvals, enrich, ingest, ipdata, reports, sample, summary
 from dmarcpilot.cli.common import EXIT_ERROR, Settings
 from dmarcpilot.errors import DmarcpilotError
 
@@ -39,6 +39,7 @@ cli.add_command(reports.reports_cmd)
 cli.add_command(reports.quarantine_cmd)
 cli.add_command(ipdata.ipdata_group)
 cli.add_command(enrich.enrich_cmd)
+cli.add_command(sample.sample_group)
 cli.add_command(summary.summary_cmd)
 cli.add_command(summary.sources_cmd)
 cli.add_command(summary.senders_cmd)

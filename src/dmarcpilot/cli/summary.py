@@ -54,16 +54,19 @@ def sources_cmd(settings: Settings, domain: str, days: int, limit: int | None, f
 @click.command("senders")
 @click.argument("domain")
 @click.option("--days", type=click.IntRange(min=1), default=30, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many rows (largest first).")
 @format_option
 @click.pass_obj
-def senders_cmd(settings: Settings, domain: str, days: int, fmt: str) -> None:
+def senders_cmd(settings: Settings, domain: str, days: int, limit: int | None, fmt: str) -> None:
     """One row per sending service (or group of unknown sources), with pass rates and the fix."""
-    rows = senders(analyse(settings.engine(), normalise_domain(domain), days,
-                           IpDatabase.optional(settings.ip_databases), load_catalogue()))
+    every = senders(analyse(settings.engine(), normalise_domain(domain), days,
+                            IpDatabase.optional(settings.ip_databases), load_catalogue()))
+    rows = every[:limit]
     if fmt == "json":
         emit_json(rows)
         return
-    emit_table(f"Senders of {domain}", ("service", "class", "status", "messages", "sources", "SPF %", "DKIM %",
+    title = f"Senders of {domain}" + (f" (largest {len(rows)} of {len(every)})" if len(rows) < len(every) else "")
+    emit_table(title, ("service", "class", "status", "messages", "sources", "SPF %", "DKIM %",
                                         "DMARC %", "fix"),
                [(r["service"], r["class"], r["status"], r["messages"], r["sources"], r["spf_aligned_rate"],
                  r["dkim_aligned_rate"], r["dmarc_pass_rate"], r["fix"]) for r in rows])

@@ -36,10 +36,15 @@ def _decide_once(engine: sa.Engine, domain: str, subject: Subject, decision: Dec
     key = (approvals.c.domain == domain, approvals.c.subject_kind == subject.kind.value,
            approvals.c.subject == subject.value)
     with engine.execution_options(sqlite_begin="IMMEDIATE").begin() as conn:
-        query = sa.select(approvals.c.decision).where(*key)
+        query = sa.select(approvals.c.decision, approvals.c.reason, approvals.c.actor,
+                          approvals.c.decided_at).where(*key)
         if conn.dialect.name == "postgresql":
             query = query.with_for_update()
-        previous = conn.execute(query).scalar()
+        row = conn.execute(query).first()
+        previous = row.decision if row is not None else None
+        if row is not None and (row.decision, row.reason) == (decision.value, reason):
+            # the same decision for the same reason again (a re-run script): nothing changes, nothing to audit
+            return Approval(domain, subject, decision, row.actor, row.reason, row.decided_at)
         values = {"decision": decision.value, "actor": actor, "reason": reason, "decided_at": now}
         if previous is None:
             conn.execute(approvals.insert().values(

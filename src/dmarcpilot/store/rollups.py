@@ -97,14 +97,22 @@ class EvidenceCollector:
     Mirrors ``analysis.identify.SourceEvidence.add``: a passing DKIM result
     counts for its signing domain; every SPF result's domain and the
     envelope sender count as envelope domains, SPF passes as ``passed``.
+    The report's own domain and its subdomains are left out: they are never
+    a service's evidence (the catalogue holds vendors' domains only), and
+    they are most of the rows.
     """
 
-    __slots__ = ("counts",)
+    __slots__ = ("_own", "_suffix", "counts")
 
-    def __init__(self) -> None:
+    def __init__(self, domain: str) -> None:
         self.counts: dict[EvidenceKey, list[int]] = {}
+        self._own = domain.lower()
+        self._suffix = "." + self._own
 
     def _add(self, key: EvidenceKey, messages: int, passed: int) -> None:
+        value = key[2]
+        if value == self._own or value.endswith(self._suffix):
+            return
         entry = self.counts.get(key)
         if entry is None:
             self.counts[key] = [messages, passed]
@@ -159,7 +167,7 @@ def rebuild_evidence(conn: sa.Connection) -> None:
     a, r = aggregate_reports.c, aggregate_records.c
     reports = conn.execute(sa.select(a.id, a.domain, a.begin_at).order_by(a.id)).all()
     for pk, domain, begin in reports:
-        collector = EvidenceCollector()
+        collector = EvidenceCollector(domain)
         query = (sa.select(r.source_ip, r.count, r.envelope_from, r.dkim_results, r.spf_results)
                  .where(r.report_pk == pk))
         for ip, count, envelope_from, dkim_results, spf_results in conn.execute(query):

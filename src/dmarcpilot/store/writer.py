@@ -159,7 +159,7 @@ def store_aggregate(
             return StoreResult(Outcome.DUPLICATE)
         rows: list[tuple[Any, ...]] = []
         count = messages = 0
-        evidence = rollups.EvidenceCollector()
+        evidence = rollups.EvidenceCollector(header.policy.domain)
         with _BatchWriter(conn) as writer:
             for record in events:
                 count += 1

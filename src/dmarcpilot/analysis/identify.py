@@ -17,7 +17,6 @@ import ipaddress
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from dmarcpilot.enrich.catalogue import Catalogue, Service, ServiceKind
 from dmarcpilot.enrich.ipdata import IpInfo
@@ -50,23 +49,6 @@ class SourceEvidence:
     dkim_pass_domains: Counter[str] = field(default_factory=Counter)
     envelope_domains: Counter[str] = field(default_factory=Counter)
     spf_pass_domains: Counter[str] = field(default_factory=Counter)
-
-    def add(self, count: int, dkim: str | None, spf: str | None, envelope_from: str | None,
-            dkim_results: list[dict[str, Any]], spf_results: list[dict[str, Any]]) -> None:
-        self.messages += count
-        self.dkim_aligned += count if dkim == "pass" else 0
-        self.spf_aligned += count if spf == "pass" else 0
-        self.dmarc_pass += count if "pass" in (dkim, spf) else 0
-        for result in dkim_results:
-            if result.get("result") == "pass" and result.get("domain"):
-                self.dkim_pass_domains[result["domain"]] += count
-        for result in spf_results:
-            if result.get("domain"):
-                self.envelope_domains[result["domain"]] += count
-                if result.get("result") == "pass":
-                    self.spf_pass_domains[result["domain"]] += count
-        if envelope_from:
-            self.envelope_domains[envelope_from] += count
 
     def add_evidence(self, kind: str, domain: str, messages: int, passed: int) -> None:
         """One row of the evidence rollup (``store.rollups.EvidenceCollector``)."""

@@ -49,7 +49,7 @@ def analyse(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, catalog
             today: date | None = None) -> list[AnalysedSource]:
     since = window_start(days, today)
     evidence = {
-        c.source_ip: SourceEvidence(c.source_ip, c.messages, c.dkim_aligned, c.spf_aligned, c.dmarc_pass)
+        c.ip: SourceEvidence(c.ip, c.messages, c.dkim_aligned, c.spf_aligned, c.dmarc_pass)
         for c in source_counters(engine, domain, since)
     }
     for ip, kind, value, messages, passed in source_evidence(engine, domain, since):

@@ -10,6 +10,7 @@ and the sources attributed to approved catalogue services.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -17,11 +18,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from dmarcpilot.analysis.figures import rate, window_start
-from dmarcpilot.analysis.identify import SenderClass, in_networks
+from dmarcpilot.analysis.identify import SenderClass, SourceEvidence, in_networks
 from dmarcpilot.analysis.senders import analyse
 from dmarcpilot.enrich.catalogue import Catalogue, load_catalogue
 from dmarcpilot.enrich.ipdata import IpDatabase
-from dmarcpilot.store.queries import decisions, source_totals
+from dmarcpilot.store.queries import SourceCounters, decisions, source_counters
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,23 +64,24 @@ class Summary:
 def summarise(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, today: date | None = None,
               catalogue: Catalogue | None = None) -> Summary:
     since = window_start(days, today)
-    totals = source_totals(engine, domain, since)
     service_decisions, network_texts = decisions(engine, domain)
+    totals: Sequence[SourceEvidence | SourceCounters]
+    approved: Sequence[SourceEvidence | SourceCounters]
     if "approved" in service_decisions.values():
-        # approved services are known only by attribution (reads the window's records)
+        # approved services are known only by attribution (reads the window's rollups once, for both)
         rows = analyse(engine, domain, days, ipdb, catalogue or load_catalogue(), today)
-        approved_ips = {r.evidence.ip for r in rows if r.sender_class is SenderClass.APPROVED}
-        approved = [t for t in totals if t.source_ip in approved_ips]
+        totals = [r.evidence for r in rows]
+        approved = [r.evidence for r in rows if r.sender_class is SenderClass.APPROVED]
     else:
+        totals = source_counters(engine, domain, since)
         networks = [ipaddress.ip_network(n) for n in network_texts]
-        approved = [t for t in totals if networks and in_networks(t.source_ip, networks)]
+        approved = [t for t in totals if networks and in_networks(t.ip, networks)]
     countries = None
     if ipdb.available:
-        countries = len({c for c in (ipdb.lookup(t.source_ip).country for t in totals) if c})
+        countries = len({c for c in (ipdb.lookup(t.ip).country for t in totals) if c})
     return Summary(
         domain=domain, since=since,
         messages=sum(t.messages for t in totals), dmarc_pass=sum(t.dmarc_pass for t in totals),
         sources=len(totals), countries=countries,
         approved_messages=sum(t.messages for t in approved), approved_pass=sum(t.dmarc_pass for t in approved),
     )
-

@@ -184,8 +184,13 @@ def _record(row: Row, style: str) -> str:
     )
 
 
+def _day_start(day: date) -> int:
+    """The UTC midnight starting ``day``, as a Unix time (reports cover whole UTC days)."""
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+
+
 def report_xml(reporter: Reporter, day: date, rows: list[Row], report_id: str) -> bytes:
-    begin = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+    begin = _day_start(day)
     end = begin + 86399
     root = {
         "microsoft": '<feedback xmlns:xsd="http://www.w3.org/2001/XMLSchema" '
@@ -236,7 +241,7 @@ def generate(out: Path, *, seed: int = 1, end: date = date(2026, 11, 30), days: 
     all_sources = sources(seed, scale, ipdb, reporters)
     files = records = messages = 0
     for day, reporter, rows in _reports(all_sources, reporters, end, days, seed):
-        begin = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+        begin = _day_start(day)
         name = f"{reporter.file_domain}!{DOMAIN}!{begin}!{begin + 86399}"
         report_id = f"{_stable_id(seed, reporter.org)}-{day.strftime('%Y%m%d')}"
         filename, data = _pack(reporter, name, report_xml(reporter, day, rows, report_id), day)

@@ -107,25 +107,6 @@ def list_quarantine(engine: sa.Engine, include_resolved: bool = False) -> list[d
         ]
 
 
-@dataclass(frozen=True, slots=True)
-class SourceTotals:
-    source_ip: str
-    messages: int
-    dmarc_pass: int
-
-
-def source_totals(engine: sa.Engine, domain: str, since: date) -> list[SourceTotals]:
-    """Messages and DMARC passes per source address since ``since`` (from the daily rollup)."""
-    t = daily_source_stats.c
-    query = (
-        sa.select(t.source_ip, sa.func.sum(t.messages), sa.func.sum(t.dmarc_pass))
-        .where(t.domain == domain.lower().rstrip("."), t.day >= since)
-        .group_by(t.source_ip)
-    )
-    with engine.connect() as conn:
-        return [SourceTotals(ip, int(m or 0), int(p or 0)) for ip, m, p in conn.execute(query)]
-
-
 def reverse_names(engine: sa.Engine, ips: list[str]) -> dict[str, tuple[str | None, bool]]:
     """Cached reverse DNS (name, forward-confirmed) of these addresses, fresh or not."""
     out: dict[str, tuple[str | None, bool]] = {}
@@ -140,7 +121,7 @@ def reverse_names(engine: sa.Engine, ips: list[str]) -> dict[str, tuple[str | No
 
 @dataclass(frozen=True, slots=True)
 class SourceCounters:
-    source_ip: str
+    ip: str
     messages: int
     dmarc_pass: int
     dkim_aligned: int

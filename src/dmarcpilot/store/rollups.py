@@ -94,9 +94,9 @@ EvidenceKey = tuple[str, str, str]  # source ip, kind ("dkim" | "envelope"), dom
 class EvidenceCollector:
     """Identification evidence of one report, per source: fed record by record.
 
-    Mirrors ``analysis.identify.SourceEvidence.add``: a passing DKIM result
-    counts for its signing domain; every SPF result's domain and the
-    envelope sender count as envelope domains, SPF passes as ``passed``.
+    A passing DKIM result counts for its signing domain; every SPF result's
+    domain and the envelope sender count as envelope domains, SPF passes as
+    ``passed`` (read back by ``analysis.identify.SourceEvidence.add_evidence``).
     The report's own domain and its subdomains are left out: they are never
     a service's evidence (the catalogue holds vendors' domains only), and
     they are most of the rows.
@@ -121,25 +121,26 @@ class EvidenceCollector:
             entry[1] += passed
 
     def add(self, record: Record) -> None:
-        ip, count = str(record.source_ip), record.count
-        for dkim in record.dkim_results:
-            if dkim.result is DkimResult.PASS and dkim.domain:
-                self._add((ip, "dkim", dkim.domain.lower()), count, count)
-        for spf in record.spf_results:
-            if spf.domain:
-                self._add((ip, "envelope", spf.domain.lower()), count, count if spf.result is SpfResult.PASS else 0)
-        if record.envelope_from:
-            self._add((ip, "envelope", record.envelope_from.lower()), count, 0)
+        self._fold(str(record.source_ip), record.count, record.envelope_from,
+                   (d.domain for d in record.dkim_results if d.result is DkimResult.PASS),
+                   ((r.domain, r.result is SpfResult.PASS) for r in record.spf_results))
 
     def add_raw(self, ip: str, count: int, envelope_from: str | None, dkim_results: Iterable[dict[str, Any]],
                 spf_results: Iterable[dict[str, Any]]) -> None:
         """The same from stored JSON columns (rebuilds)."""
-        for dkim in dkim_results:
-            if dkim.get("result") == "pass" and dkim.get("domain"):
-                self._add((ip, "dkim", dkim["domain"].lower()), count, count)
-        for spf in spf_results:
-            if spf.get("domain"):
-                self._add((ip, "envelope", spf["domain"].lower()), count, count if spf.get("result") == "pass" else 0)
+        self._fold(ip, count, envelope_from,
+                   (d.get("domain") for d in dkim_results if d.get("result") == "pass"),
+                   ((r.get("domain"), r.get("result") == "pass") for r in spf_results))
+
+    def _fold(self, ip: str, count: int, envelope_from: str | None, dkim_passed: Iterable[str | None],
+              spf: Iterable[tuple[str | None, bool]]) -> None:
+        """The one rule: passing DKIM domains; SPF domains (with passes) and the envelope sender."""
+        for domain in dkim_passed:
+            if domain:
+                self._add((ip, "dkim", domain.lower()), count, count)
+        for domain, passed in spf:
+            if domain:
+                self._add((ip, "envelope", domain.lower()), count, count if passed else 0)
         if envelope_from:
             self._add((ip, "envelope", envelope_from.lower()), count, 0)
 

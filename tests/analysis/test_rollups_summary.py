@@ -1,9 +1,9 @@
-"""Daily rollups (exact under re-ingest) and the domain summary, figures worked out by hand."""
+"""Daily and monthly rollups (exact under re-ingest), windows across months, the domain summary; figures by hand."""
 
 from __future__ import annotations
 
 import gzip
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -15,7 +15,8 @@ from dmarcpilot.policy.approvals import Decision, Subject
 from dmarcpilot.sources.files import walk_paths
 from dmarcpilot.store import rollups
 from dmarcpilot.store.approvals import decide
-from dmarcpilot.store.schema import daily_source_evidence, daily_source_stats
+from dmarcpilot.store.queries import SourceCounters, source_counters, source_evidence
+from dmarcpilot.store.schema import daily_source_evidence, daily_source_stats, monthly_source_stats
 from tests.enrich.mmdb import write_mmdb
 
 _RECORD = """<record><row><source_ip>{ip}</source_ip><count>{count}</count>
@@ -146,3 +147,61 @@ def test_evidence_rollup_is_exact_and_stays_exact_under_reingest(engine: sa.Engi
     with engine.begin() as conn:
         rollups.rebuild(conn)
     assert _evidence(engine) == expected
+
+
+def _at(day: str) -> int:
+    return int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp())
+
+
+def _monthly(engine: sa.Engine) -> dict[tuple[str, str], tuple[int, int]]:
+    t = monthly_source_stats.c
+    with engine.connect() as conn:
+        return {(str(r.month), r.source_ip): (r.messages, r.dmarc_pass) for r in conn.execute(sa.select(t))}
+
+
+def test_windows_across_months_read_whole_months_and_leading_days(engine: sa.Engine, tmp_path: Path) -> None:
+    a, b = "192.0.2.1", "192.0.2.2"
+    files = {
+        "1.xml": _report("r", "1", [(a, 5, "none", "pass", "fail")], _at("2023-10-30T00:00")),
+        "2.xml": _report("r", "2", [(a, 3, "none", "fail", "fail"), (b, 2, "none", "fail", "pass")],
+                         _at("2023-10-31T12:00")),
+        "3.xml": _report("r", "3", [(b, 4, "none", "fail", "fail")], _at("2023-11-01T00:00")),
+        "4.xml": _report("r", "4", [(a, 1, "none", "pass", "pass")], _at("2023-11-14T23:59")),
+    }
+    _ingest(engine, tmp_path / "a", files)
+    expected_months = {("2023-10-01", a): (8, 5), ("2023-10-01", b): (2, 2),
+                       ("2023-11-01", a): (1, 1), ("2023-11-01", b): (4, 0)}
+    assert _monthly(engine) == expected_months
+    _ingest(engine, tmp_path / "b", {"1.xml.gz": gzip.compress(files["1.xml"])})  # re-ingest: no change
+    assert _monthly(engine) == expected_months
+
+    def window(since: str) -> dict[str, tuple[int, int]]:
+        rows: list[SourceCounters] = source_counters(engine, "example.edu", date.fromisoformat(since))
+        return {r.ip: (r.messages, r.dmarc_pass) for r in rows}
+
+    assert window("2023-10-01") == {a: (9, 6), b: (6, 2)}  # whole months only
+    assert window("2023-10-30") == {a: (9, 6), b: (6, 2)}  # two leading days + November
+    assert window("2023-10-31") == {a: (4, 1), b: (6, 2)}
+    assert window("2023-11-01") == {a: (1, 1), b: (4, 0)}
+    assert window("2023-11-02") == {a: (1, 1)}  # leading days to the end of November, no whole month
+    assert window("2023-11-15") == {}
+    with engine.begin() as conn:
+        rollups.rebuild(conn)
+    assert _monthly(engine) == expected_months
+
+
+def test_evidence_windows_across_months(engine: sa.Engine, tmp_path: Path) -> None:
+    row = ("192.0.2.1", 6, "bounce.vendor.example", "vendor.example", "pass", "bounce.vendor.example", "fail")
+    _ingest(engine, tmp_path / "a", {
+        "1.xml": _auth_report("m-1", [row], _at("2023-10-31T10:00")),
+        "2.xml": _auth_report("m-2", [(*row[:1], 2, *row[2:])], _at("2023-11-03T10:00")),
+    })
+
+    def window(since: str) -> set[tuple[str, str, str, int, int]]:
+        return set(source_evidence(engine, "example.edu", date.fromisoformat(since)))
+
+    assert window("2023-10-31") == {("192.0.2.1", "dkim", "vendor.example", 8, 8),
+                                    ("192.0.2.1", "envelope", "bounce.vendor.example", 16, 0)}
+    assert window("2023-11-01") == {("192.0.2.1", "dkim", "vendor.example", 2, 2),
+                                    ("192.0.2.1", "envelope", "bounce.vendor.example", 4, 0)}
+    assert window("2023-11-04") == set()

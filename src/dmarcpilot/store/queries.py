@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
+from dmarcpilot.store.rollups import DAILY, MONTHLY, Tier, month_start
 from dmarcpilot.store.schema import (
     UTCDateTime,
     aggregate_reports,
     approvals,
-    daily_source_evidence,
-    daily_source_stats,
     failure_reports,
     quarantine,
     rdns_cache,
@@ -128,13 +127,28 @@ class SourceCounters:
     spf_aligned: int
 
 
+def _window(tier: Tier, table: sa.Table, columns: list[str], domain: str, since: date) -> sa.Select[Any]:
+    """Rows of ``since``'s window from one tier's table: whole months, or the days before the first."""
+    t = table.c
+    first_month = since if since.day == 1 else month_start(since.replace(day=28) + timedelta(days=4))
+    select = sa.select(*(t[c] for c in columns)).where(t.domain == domain.lower().rstrip("."))
+    if tier is MONTHLY:
+        return select.where(t.month >= first_month)
+    return select.where(t.day >= since, t.day < first_month)
+
+
+def _tiered(attr: str, columns: list[str], domain: str, since: date) -> Any:
+    """The window as the union of its whole months (monthly tier) and leading days (daily tier)."""
+    parts = [_window(tier, getattr(tier, attr), columns, domain, since) for tier in (MONTHLY, DAILY)]
+    return sa.union_all(*parts).subquery()
+
+
 def source_counters(engine: sa.Engine, domain: str, since: date) -> list[SourceCounters]:
-    """Per source address since ``since``: messages and aligned passes (from the daily rollup)."""
-    t = daily_source_stats.c
+    """Per source address since ``since``: messages and aligned passes (from the rollups)."""
+    t = _tiered("stats", ["source_ip", "messages", "dmarc_pass", "dkim_aligned", "spf_aligned"], domain, since).c
     query = (
         sa.select(t.source_ip, sa.func.sum(t.messages), sa.func.sum(t.dmarc_pass), sa.func.sum(t.dkim_aligned),
                   sa.func.sum(t.spf_aligned))
-        .where(t.domain == domain.lower().rstrip("."), t.day >= since)
         .group_by(t.source_ip)
     )
     with engine.connect() as conn:
@@ -143,11 +157,10 @@ def source_counters(engine: sa.Engine, domain: str, since: date) -> list[SourceC
 
 
 def source_evidence(engine: sa.Engine, domain: str, since: date) -> list[tuple[str, str, str, int, int]]:
-    """(ip, kind, domain, messages, passed) since ``since``: the identification evidence rollup."""
-    t = daily_source_evidence.c
+    """(ip, kind, domain, messages, passed) since ``since``: the identification evidence rollups."""
+    t = _tiered("evidence", ["source_ip", "kind", "value", "messages", "passed"], domain, since).c
     query = (
         sa.select(t.source_ip, t.kind, t.value, sa.func.sum(t.messages), sa.func.sum(t.passed))
-        .where(t.domain == domain.lower().rstrip("."), t.day >= since)
         .group_by(t.source_ip, t.kind, t.value)
     )
     with engine.connect() as conn:

@@ -1,4 +1,4 @@
-"""Daily rollups: maintained in each report's transaction, exact under re-ingest.
+"""Rollups per day and per month: maintained in each report's transaction, exact under re-ingest.
 
 A report's records are added to ``daily_source_stats`` by one
 INSERT ... SELECT ... GROUP BY in the transaction that stores them: a
@@ -7,12 +7,17 @@ duplicate report never reaches it, and a crash loses both or neither.
 (passing DKIM domains, envelope domains with their SPF passes), collected
 while the records stream past and written in the same transaction; so
 ``senders`` and ``sources`` never read the raw records.
+
+Each rollup has a monthly twin (``monthly_source_*``), written from the same
+report in the same transaction: a year's window reads eleven whole months
+there and only its partial first month from the daily tables.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -20,9 +25,35 @@ import sqlalchemy as sa
 
 from dmarcpilot.reports.model import DkimResult, Record, SpfResult
 from dmarcpilot.store.dialect import upsert_insert
-from dmarcpilot.store.schema import aggregate_records, aggregate_reports, daily_source_evidence, daily_source_stats
+from dmarcpilot.store.schema import (
+    aggregate_records,
+    aggregate_reports,
+    daily_source_evidence,
+    daily_source_stats,
+    monthly_source_evidence,
+    monthly_source_stats,
+)
 
 COUNTERS = ("messages", "dmarc_pass", "dkim_aligned", "spf_aligned", "quarantined", "rejected")
+
+
+def month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    """One granularity of the rollups: its two tables, period column and period start."""
+
+    stats: sa.Table
+    evidence: sa.Table
+    period: str
+    start: Callable[[date], date]
+
+
+DAILY = Tier(daily_source_stats, daily_source_evidence, "day", lambda day: day)
+MONTHLY = Tier(monthly_source_stats, monthly_source_evidence, "month", month_start)
+TIERS = (DAILY, MONTHLY)
 
 
 def _day(conn: sa.Connection) -> Any:
@@ -52,21 +83,24 @@ def add_report(conn: sa.Connection, report_pk: int, domain: str, begin: datetime
     """
     r = aggregate_records.c
     day = begin.astimezone(UTC).date()
-    select = (
-        sa.select(sa.literal(domain, sa.Text), sa.literal(day, sa.Date), r.source_ip, *_counters())
-        .where(r.report_pk == report_pk)
-        .group_by(r.source_ip)
-    )
-    _upsert(conn, select)
+    for tier in TIERS:
+        select = (
+            sa.select(sa.literal(domain, sa.Text), sa.literal(tier.start(day), sa.Date), r.source_ip, *_counters())
+            .where(r.report_pk == report_pk)
+            .group_by(r.source_ip)
+        )
+        _upsert(conn, tier, select)
 
 
 def rebuild(conn: sa.Connection) -> None:
-    """Recompute both rollups from every stored record (migrations, repair)."""
+    """Recompute every rollup from every stored record (migrations, repair)."""
     rebuild_stats(conn)
     rebuild_evidence(conn)
+    rebuild_monthly(conn)
 
 
 def rebuild_stats(conn: sa.Connection) -> None:
+    """The daily counters from the records (the monthly tier follows with ``rebuild_monthly``)."""
     conn.execute(daily_source_stats.delete())
     r = aggregate_records.c
     select = (
@@ -74,15 +108,37 @@ def rebuild_stats(conn: sa.Connection) -> None:
         .join(aggregate_reports, aggregate_reports.c.id == r.report_pk)
         .group_by(aggregate_reports.c.domain, sa.literal_column("day"), r.source_ip)
     )
-    _upsert(conn, select)
+    _upsert(conn, DAILY, select)
 
 
-def _upsert(conn: sa.Connection, select: sa.Select[Any]) -> None:
-    columns = ["domain", "day", "source_ip", *COUNTERS]
-    stmt = upsert_insert(conn, daily_source_stats).from_select(columns, select)
-    t = daily_source_stats.c
+def rebuild_monthly(conn: sa.Connection) -> None:
+    """The monthly tier as the sum of the daily one."""
+    for daily, monthly, keys, sums in (
+        (daily_source_stats, monthly_source_stats, ("source_ip",), COUNTERS),
+        (daily_source_evidence, monthly_source_evidence, ("source_ip", "kind", "value"), ("messages", "passed")),
+    ):
+        conn.execute(monthly.delete())
+        month = _month(conn, daily.c.day).label("month")
+        select = (
+            sa.select(daily.c.domain, month, *(daily.c[k] for k in keys), *(sa.func.sum(daily.c[n]) for n in sums))
+            .group_by(daily.c.domain, month, *(daily.c[k] for k in keys))
+        )
+        conn.execute(monthly.insert().from_select(["domain", "month", *keys, *sums], select))
+
+
+def _month(conn: sa.Connection, day: Any) -> Any:
+    """The first day of ``day``'s month, as the backend computes dates."""
+    if conn.dialect.name == "postgresql":
+        return sa.cast(sa.func.date_trunc("month", day), sa.Date)
+    return sa.func.date(day, "start of month")
+
+
+def _upsert(conn: sa.Connection, tier: Tier, select: sa.Select[Any]) -> None:
+    columns = ["domain", tier.period, "source_ip", *COUNTERS]
+    stmt = upsert_insert(conn, tier.stats).from_select(columns, select)
+    t = tier.stats.c
     stmt = stmt.on_conflict_do_update(
-        index_elements=[t.domain, t.day, t.source_ip],
+        index_elements=[t.domain, t[tier.period], t.source_ip],
         set_={name: t[name] + stmt.excluded[name] for name in COUNTERS},
     )
     conn.execute(stmt)
@@ -144,26 +200,27 @@ class EvidenceCollector:
         if envelope_from:
             self._add((ip, "envelope", envelope_from.lower()), count, 0)
 
-    def write(self, conn: sa.Connection, domain: str, day: date) -> None:
-        """Add the collected evidence to the rollup (in the report's transaction)."""
+    def write(self, conn: sa.Connection, domain: str, day: date, tiers: tuple[Tier, ...] = TIERS) -> None:
+        """Add the collected evidence to the rollups (in the report's transaction)."""
         if not self.counts:
             return
-        rows = [
-            {"domain": domain, "day": day, "source_ip": ip, "kind": kind, "value": value,
-             "messages": messages, "passed": passed}
-            for (ip, kind, value), (messages, passed) in self.counts.items()
-        ]
-        t = daily_source_evidence.c
-        stmt = upsert_insert(conn, daily_source_evidence)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[t.domain, t.day, t.source_ip, t.kind, t.value],
-            set_={"messages": t.messages + stmt.excluded.messages, "passed": t.passed + stmt.excluded.passed},
-        )
-        conn.execute(stmt, rows)
+        for tier in tiers:
+            rows = [
+                {"domain": domain, tier.period: tier.start(day), "source_ip": ip, "kind": kind, "value": value,
+                 "messages": messages, "passed": passed}
+                for (ip, kind, value), (messages, passed) in self.counts.items()
+            ]
+            t = tier.evidence.c
+            stmt = upsert_insert(conn, tier.evidence)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[t.domain, t[tier.period], t.source_ip, t.kind, t.value],
+                set_={"messages": t.messages + stmt.excluded.messages, "passed": t.passed + stmt.excluded.passed},
+            )
+            conn.execute(stmt, rows)
 
 
 def rebuild_evidence(conn: sa.Connection) -> None:
-    """Recompute the evidence rollup from the stored records, one report at a time."""
+    """Recompute the daily evidence rollup from the stored records, one report at a time."""
     conn.execute(daily_source_evidence.delete())
     a, r = aggregate_reports.c, aggregate_records.c
     reports = conn.execute(sa.select(a.id, a.domain, a.begin_at).order_by(a.id)).all()
@@ -173,7 +230,7 @@ def rebuild_evidence(conn: sa.Connection) -> None:
                  .where(r.report_pk == pk))
         for ip, count, envelope_from, dkim_results, spf_results in conn.execute(query):
             collector.add_raw(ip, count, envelope_from, _json(dkim_results), _json(spf_results))
-        collector.write(conn, domain, begin.astimezone(UTC).date())
+        collector.write(conn, domain, begin.astimezone(UTC).date(), (DAILY,))
 
 
 def _json(value: Any) -> list[dict[str, Any]]:

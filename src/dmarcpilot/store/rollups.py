@@ -15,6 +15,7 @@ there and only its partial first month from the daily tables.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from dmarcpilot.reports.model import DkimResult, Record, SpfResult
-from dmarcpilot.store.dialect import upsert_insert
+from dmarcpilot.store.dialect import bulk_add, upsert_insert
 from dmarcpilot.store.schema import (
     aggregate_records,
     aggregate_reports,
@@ -76,20 +77,33 @@ def _counters() -> list[Any]:
 
 
 def add_report(conn: sa.Connection, report_pk: int, domain: str, begin: datetime) -> None:
-    """Add one stored report's records to the rollup (same transaction).
+    """Add one stored report's records to the rollups (same transaction).
 
     The report's domain and day are constants here: one scan of its records,
-    grouped by address, with no join.
+    grouped by address, with no join. The statements are built once.
     """
-    r = aggregate_records.c
     day = begin.astimezone(UTC).date()
     for tier in TIERS:
-        select = (
-            sa.select(sa.literal(domain, sa.Text), sa.literal(tier.start(day), sa.Date), r.source_ip, *_counters())
-            .where(r.report_pk == report_pk)
-            .group_by(r.source_ip)
-        )
-        _upsert(conn, tier, select)
+        conn.execute(_add_report_statement(conn.dialect.name, tier.period),
+                     {"domain": domain, "period": tier.start(day), "pk": report_pk})
+
+
+@functools.cache
+def _add_report_statement(dialect: str, period: str) -> Any:
+    tier = next(t for t in TIERS if t.period == period)
+    r = aggregate_records.c
+
+    def param(name: str, type_: Any) -> Any:
+        # PostgreSQL needs the type of a parameter in a SELECT list; SQLite's CAST AS DATE would make it a number
+        value = sa.bindparam(name, type_=type_)
+        return sa.cast(value, type_) if dialect == "postgresql" else value
+
+    select = (
+        sa.select(param("domain", sa.Text), param("period", sa.Date), r.source_ip, *_counters())
+        .where(r.report_pk == sa.bindparam("pk"))
+        .group_by(r.source_ip)
+    )
+    return _upsert_statement(dialect, tier, select)
 
 
 def rebuild(conn: sa.Connection) -> None:
@@ -108,7 +122,7 @@ def rebuild_stats(conn: sa.Connection) -> None:
         .join(aggregate_reports, aggregate_reports.c.id == r.report_pk)
         .group_by(aggregate_reports.c.domain, sa.literal_column("day"), r.source_ip)
     )
-    _upsert(conn, DAILY, select)
+    conn.execute(_upsert_statement(conn.dialect.name, DAILY, select))
 
 
 def rebuild_monthly(conn: sa.Connection) -> None:
@@ -133,15 +147,15 @@ def _month(conn: sa.Connection, day: Any) -> Any:
     return sa.func.date(day, "start of month")
 
 
-def _upsert(conn: sa.Connection, tier: Tier, select: sa.Select[Any]) -> None:
+def _upsert_statement(dialect: str, tier: Tier, select: sa.Select[Any]) -> Any:
+    """INSERT ... SELECT into the tier's counters, adding to existing rows."""
     columns = ["domain", tier.period, "source_ip", *COUNTERS]
-    stmt = upsert_insert(conn, tier.stats).from_select(columns, select)
+    stmt = upsert_insert(dialect, tier.stats).from_select(columns, select)
     t = tier.stats.c
-    stmt = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=[t.domain, t[tier.period], t.source_ip],
         set_={name: t[name] + stmt.excluded[name] for name in COUNTERS},
     )
-    conn.execute(stmt)
 
 
 EvidenceKey = tuple[str, str, str]  # source ip, kind ("dkim" | "envelope"), domain
@@ -205,18 +219,10 @@ class EvidenceCollector:
         if not self.counts:
             return
         for tier in tiers:
-            rows = [
-                {"domain": domain, tier.period: tier.start(day), "source_ip": ip, "kind": kind, "value": value,
-                 "messages": messages, "passed": passed}
-                for (ip, kind, value), (messages, passed) in self.counts.items()
-            ]
-            t = tier.evidence.c
-            stmt = upsert_insert(conn, tier.evidence)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[t.domain, t[tier.period], t.source_ip, t.kind, t.value],
-                set_={"messages": t.messages + stmt.excluded.messages, "passed": t.passed + stmt.excluded.passed},
-            )
-            conn.execute(stmt, rows)
+            rows = [(domain, tier.start(day), ip, kind, value, messages, passed)
+                    for (ip, kind, value), (messages, passed) in self.counts.items()]
+            bulk_add(conn, tier.evidence, ("domain", tier.period, "source_ip", "kind", "value"),
+                     ("messages", "passed"), rows)
 
 
 def rebuild_evidence(conn: sa.Connection) -> None:

@@ -342,3 +342,51 @@ monthly_source_evidence = sa.Table(
     sa.Column("messages", sa.BigInteger, nullable=False),
     sa.Column("passed", sa.BigInteger, nullable=False),
 )
+
+# -- publishing (issue 4): per-domain settings, vendors' SPF snapshots, DKIM keys, zone serials --
+domain_settings = sa.Table(
+    "domain_settings",
+    metadata,
+    sa.Column("domain", sa.Text, primary_key=True),
+    sa.Column("settings", JSONText, nullable=False),  # policy.domains.DomainSettings.to_dict()
+    sa.Column("updated_by", sa.Text, nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# What an SPF include (or a domain's own terms) authorised when last resolved, with the DNS answers seen.
+spf_snapshots = sa.Table(
+    "spf_snapshots",
+    metadata,
+    sa.Column("kind", sa.String(8), primary_key=True),  # "include" | "own"
+    sa.Column("subject", sa.Text, primary_key=True),  # the include's domain, or the domain (own terms)
+    sa.Column("terms", sa.Text, nullable=False),  # own terms as written ("" for includes): a change invalidates
+    sa.Column("networks", JSONText, nullable=False),
+    sa.Column("lookups", sa.Integer, nullable=False),
+    sa.Column("problem", sa.Text),
+    sa.Column("capture", sa.Text, nullable=False),  # policy.spftree.Capture.to_json()
+    sa.Column("resolved_at", UTCDateTime(), nullable=False),
+)
+
+dkim_keys = sa.Table(
+    "dkim_keys",
+    metadata,
+    sa.Column("domain", sa.Text, primary_key=True),
+    sa.Column("selector", sa.Text, primary_key=True),
+    sa.Column("service", sa.Text),  # the catalogue service that signs with it, if any
+    sa.Column("key_type", sa.String(8), nullable=False),  # records.dkim.KeyType
+    sa.Column("bits", sa.Integer, nullable=False),
+    sa.Column("record", sa.Text, nullable=False),  # the DKIM key record (TXT value) to publish
+    sa.Column("sealed_key", sa.Text, nullable=False),  # policy.dkimkeys.seal() of the private key
+    sa.Column("state", sa.String(12), nullable=False),  # policy.dkimstore.KeyState
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("changed_at", UTCDateTime(), nullable=False),
+)
+
+zone_serials = sa.Table(
+    "zone_serials",
+    metadata,
+    sa.Column("zone", sa.Text, primary_key=True),
+    sa.Column("serial", sa.BigInteger, nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),  # sha256 of the zone's records: a change bumps the serial
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)

@@ -53,6 +53,12 @@ class Service:
     asns: tuple[int, ...]
     alignment: str
     sources: tuple[str, ...]
+    #: the includes a customer publishes when several are evidence (regional clouds); default: all of them
+    publish_includes: tuple[str, ...] = ()
+
+    @property
+    def includes_to_publish(self) -> tuple[str, ...]:
+        return self.publish_includes or self.spf_includes
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -100,10 +106,13 @@ def _service(entry: dict[str, Any], where: str) -> Service:
         return_path_domains=_strings(entry, "return_path_domains", where),
         rdns_suffixes=_strings(entry, "rdns_suffixes", where), asns=tuple(asns),
         alignment=" ".join(entry["alignment"].split()), sources=sources,
+        publish_includes=_strings(entry, "publish_includes", where),
     )
+    if not set(service.publish_includes) <= set(service.spf_includes):
+        raise CatalogueError(f"{where}: publish_includes must be among spf_includes")
     if not any(getattr(service, name) for name in EVIDENCE):
         raise CatalogueError(f"{where}: no evidence at all (SPF include, DKIM, return-path, rDNS or ASN)")
-    unknown = set(entry) - {"id", "name", "category", "kind", "alignment", "sources", *EVIDENCE}
+    unknown = set(entry) - {"id", "name", "category", "kind", "alignment", "sources", "publish_includes", *EVIDENCE}
     if unknown:
         raise CatalogueError(f"{where}: unknown keys {sorted(unknown)}")
     return service

@@ -1,0 +1,87 @@
+"""Proof that a compiled SPF record means what the plain list of includes means (issue 4).
+
+Both records are evaluated by the same RFC 7208 evaluator against the same
+DNS answers (the capture taken while resolving, with the compiled names of
+the hosted zone on top): for the first and last address of every prefix
+involved (approved ranges, vendors' flattened ranges, own servers), the
+addresses just outside them, and a seeded random sample of other addresses,
+IPv4 and IPv6. The reference is evaluated without the lookup limit, so it
+stands for what the approvals mean; the compiled record with the RFC's
+limits, as receivers evaluate it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from dataclasses import dataclass
+
+from dmarcpilot.policy.spfcompile import CompiledSpf, Resolution
+from dmarcpilot.policy.spftree import IPNetwork, collapse
+from dmarcpilot.policy.zone import ZoneClient
+from dmarcpilot.spf import SpfLimits, SpfResult, evaluate_record
+
+UNLIMITED = SpfLimits(dns_terms=10_000, void_lookups=10_000, timeout=None)
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    ip: IPAddress
+    expected: SpfResult
+    compiled: SpfResult
+
+
+@dataclass(frozen=True, slots=True)
+class Proof:
+    checked: int
+    mismatches: tuple[Mismatch, ...]
+
+    @property
+    def holds(self) -> bool:
+        return not self.mismatches
+
+
+async def prove(compiled: CompiledSpf, resolution: Resolution, sample: int = 200, seed: int = 7208) -> Proof:
+    """Evaluate both records for the boundary addresses and ``sample`` random ones each of IPv4 and IPv6."""
+    policy = compiled.policy
+    base = resolution.capture.client()
+    zone = ZoneClient(compiled.zone, (policy.hosted_zone,), base)
+    sender = f"postmaster@{policy.domain}"
+    reference = policy.reference()
+    mismatches = []
+    addresses = probe_addresses(_networks(compiled, resolution), sample, seed)
+    for ip in addresses:
+        expected = await evaluate_record(reference, ip, policy.domain, sender, client=base, limits=UNLIMITED)
+        got = await evaluate_record(compiled.record, ip, policy.domain, sender, client=zone)
+        if expected.result is not got.result:
+            mismatches.append(Mismatch(ip, expected.result, got.result))
+    return Proof(len(addresses), tuple(mismatches))
+
+
+def _networks(compiled: CompiledSpf, resolution: Resolution) -> tuple[IPNetwork, ...]:
+    nets = [*compiled.policy.networks, *resolution.own.networks]
+    for expansion in resolution.includes.values():
+        nets.extend(expansion.networks)
+    return collapse(nets)
+
+
+def probe_addresses(networks: tuple[IPNetwork, ...], sample: int, seed: int) -> list[IPAddress]:
+    """Each network's first and last address and their outside neighbours, then random ones."""
+    rng = random.Random(seed)  # noqa: S311 - a reproducible sample, not a secret
+    found: dict[IPAddress, None] = {}
+    for net in networks:
+        first, last = net.network_address, net.broadcast_address
+        for ip in (first, last):
+            found[ip] = None
+        if int(first) > 0:
+            found[first - 1] = None
+        if int(last) < (1 << net.max_prefixlen) - 1:
+            found[last + 1] = None
+    for _ in range(sample):
+        found[ipaddress.IPv4Address(rng.getrandbits(32))] = None
+        found[ipaddress.IPv6Address((0x2 << 125) | rng.getrandbits(125))] = None  # 2000::/3, global unicast
+        if networks:
+            net = rng.choice(networks)
+            found[net.network_address + rng.randrange(net.num_addresses)] = None
+    return list(found)

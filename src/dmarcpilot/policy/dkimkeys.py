@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from dmarcpilot.errors import DmarcpilotError
 from dmarcpilot.records.dkim import DkimKeyRecord, KeyType, check_selector, selector_name
 from dmarcpilot.records.errors import RecordError
-from dmarcpilot.records.names import a_label, is_hostname
+from dmarcpilot.records.names import a_label, is_service_name
 
 MIN_RSA_BITS = 1024  # RFC 8301 §3.2: signers MUST use RSA keys of at least 1024 bits
 DEFAULT_RSA_BITS = 2048  # RFC 8301 §3.2: SHOULD use at least 2048
@@ -201,7 +201,7 @@ class CnameDelegation:
     def __post_init__(self) -> None:
         check_selector(self.selector)
         for name in (self.customer_domain, self.service_zone):
-            if not is_hostname(a_label(name)):
+            if not is_service_name(a_label(name)):
                 raise RecordError(None, f"RFC 1035 §2.3.1: {name!r} is not a domain name")
 
     @property

@@ -17,6 +17,16 @@ def is_hostname(name: str) -> bool:
     return all(_LABEL.fullmatch(label) for label in name.split("."))
 
 
+_SERVICE_LABEL = re.compile(r"_?(?!-)[A-Za-z0-9-]{1,62}(?<!-)")
+
+
+def is_service_name(name: str) -> bool:
+    """A host name whose labels may also start with ``_`` (``_dmarc``, ``_domainkey``: RFC 8552 §2)."""
+    if not name or len(name) > MAX_NAME:
+        return False
+    return all(_SERVICE_LABEL.fullmatch(label) for label in name.split("."))
+
+
 def a_label(domain: str) -> str:
     """Lower-case A-label form of a domain (RFC 5890), without a trailing dot."""
     name = domain.strip().removesuffix(".").lower()

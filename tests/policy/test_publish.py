@@ -44,7 +44,7 @@ def _setup(engine: sa.Engine) -> None:
         decide(engine, DOMAIN, Subject.from_text(subject), Decision.APPROVED, "alice", "known sender")
     decide(engine, DOMAIN, Subject.from_text("esp-c"), Decision.REJECTED, "alice", "not ours")
     save_settings(engine, DomainSettings(
-        DOMAIN, spf_own_terms=("mx",), spf_mode=SpfMode.EXISTS, dmarc_policy=Policy.QUARANTINE,
+        DOMAIN, spf_own_terms=("mx",), spf_mode=SpfMode.EXISTS, dmarc_np=Policy.REJECT,
         dmarc_rua=("mailto:dmarc@reports.example.net",), mta_sts_mode=Mode.TESTING, mta_sts_mx=("*.example.edu",),
         tlsrpt_rua=("mailto:tls@example.edu",), nameservers=("ns1.dp.example", "ns2.dp.example")), "alice")
 
@@ -71,7 +71,7 @@ def test_publication_records(engine: sa.Engine) -> None:
     assert own[(f"_dmarc.{DOMAIN}", "CNAME")] == f"_dmarc.{hz}"
     assert own[(f"_mta-sts.{DOMAIN}", "CNAME")] == f"_mta-sts.{hz}"
     hosted = {(r.name, r.rdtype): r.value for r in pub.hosted}
-    assert hosted[(f"_dmarc.{hz}", "TXT")] == "v=DMARC1; p=quarantine; rua=mailto:dmarc@reports.example.net"
+    assert hosted[(f"_dmarc.{hz}", "TXT")] == "v=DMARC1; p=none; np=reject; rua=mailto:dmarc@reports.example.net"
     assert hosted[(f"_smtp._tls.{hz}", "TXT")] == "v=TLSRPTv1; rua=mailto:tls@example.edu"
     # esp-a /24, esp-b /48, the approved /25 (128 names), the own MX host
     assert hosted[(f"*.100.51.198.in-addr._spf.{hz}", "A")] == "127.0.0.2"

@@ -53,7 +53,10 @@ def domain_group() -> None:
               help="The organisation's own servers as SPF terms, e.g. mx, a:relay.example.edu, ip4:192.0.2.0/24.")
 @click.option("--spf-mode", type=click.Choice([m.value for m in SpfMode]))
 @click.option("--spf-all", type=click.Choice(sorted(ALL_QUALIFIERS)), help="Qualifier of the closing all.")
-@click.option("--dmarc-policy", type=click.Choice([p.value for p in Policy]))
+@click.option("--sp", "dmarc_sp", type=click.Choice([p.value for p in Policy]), help="Subdomain policy (default: p).")
+@click.option("--np", "dmarc_np", type=click.Choice([p.value for p in Policy]),
+              help="Non-existent subdomain policy (RFC 9989; default: sp).")
+@click.option("--pct", "dmarc_pct", type=click.IntRange(0, 100), help="pct= for RFC 7489 receivers.")
 @click.option("--rua", multiple=True, metavar="URI", help="Aggregate report address (mailto:...).")
 @click.option("--ruf", multiple=True, metavar="URI", help="Failure report address (mailto:...).")
 @click.option("--mta-sts", "mta_sts", type=click.Choice([m.value for m in Mode]))
@@ -70,7 +73,8 @@ def domain_set(settings: Settings, /, domain: str, by: str | None, fmt: str, **o
     names = {"own": "spf_own_terms", "rua": "dmarc_rua", "ruf": "dmarc_ruf", "mta_sts": "mta_sts_mode",
              "mta_sts_mx": "mta_sts_mx", "tlsrpt_rua": "tlsrpt_rua", "nameservers": "nameservers"}
     converters: dict[str, Callable[[Any], Any]] = {
-        "spf_mode": SpfMode, "spf_all": ALL_QUALIFIERS.__getitem__, "dmarc_policy": Policy, "mta_sts": Mode}
+        "spf_mode": SpfMode, "spf_all": ALL_QUALIFIERS.__getitem__, "dmarc_sp": Policy, "dmarc_np": Policy,
+        "mta_sts": Mode}
     for option, value in options.items():
         if value is None or value == ():
             continue

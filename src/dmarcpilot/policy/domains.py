@@ -40,7 +40,9 @@ class DomainSettings:
     spf_own_terms: tuple[str, ...] = ()
     spf_mode: SpfMode = SpfMode.AUTO
     spf_all: Qualifier = Qualifier.SOFTFAIL
-    dmarc_policy: Policy = Policy.NONE  # the enforcement stage sets it (issue 6)
+    dmarc_sp: Policy | None = None  # subdomains; None: as p (the stage's policy)
+    dmarc_np: Policy | None = None  # non-existent subdomains (RFC 9989); None: as sp
+    dmarc_pct: int | None = None  # RFC 7489 receivers' ramp; None: not published (100)
     dmarc_rua: tuple[str, ...] = ()
     dmarc_ruf: tuple[str, ...] = ()
     mta_sts_mode: Mode | None = None  # None: no MTA-STS published
@@ -64,6 +66,8 @@ class DomainSettings:
             SpfPolicy(domain, self.hosted_zone, own_terms=SpfPolicy.parse_own_terms(self.spf_own_terms))
         except (RecordError, DmarcpilotError) as exc:
             raise SettingsError(f"{self.domain}: {exc}") from None
+        if self.dmarc_pct is not None and not 0 <= self.dmarc_pct <= 100:
+            raise SettingsError(f"{self.domain}: pct is 0 to 100 (RFC 7489 §6.3)")
         if self.mta_sts_mode not in (None, Mode.NONE) and not self.mta_sts_mx:
             raise SettingsError(f"{self.domain}: MTA-STS in {self.mta_sts_mode.value} mode needs the MX patterns "
                                 "(RFC 8461 §3.2)")
@@ -72,7 +76,8 @@ class DomainSettings:
         out = asdict(self)
         out["spf_mode"] = self.spf_mode.value
         out["spf_all"] = self.spf_all.value
-        out["dmarc_policy"] = self.dmarc_policy.value
+        out["dmarc_sp"] = self.dmarc_sp.value if self.dmarc_sp else None
+        out["dmarc_np"] = self.dmarc_np.value if self.dmarc_np else None
         out["mta_sts_mode"] = self.mta_sts_mode.value if self.mta_sts_mode else None
         return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
 
@@ -81,7 +86,8 @@ class DomainSettings:
         values = dict(data)
         values["spf_mode"] = SpfMode(values.get("spf_mode", "auto"))
         values["spf_all"] = Qualifier(values.get("spf_all", "~"))
-        values["dmarc_policy"] = Policy(values.get("dmarc_policy", "none"))
+        for key in ("dmarc_sp", "dmarc_np"):
+            values[key] = Policy(values[key]) if values.get(key) else None
         values["mta_sts_mode"] = Mode(values["mta_sts_mode"]) if values.get("mta_sts_mode") else None
         known = set(cls.__dataclass_fields__)
         kwargs: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in known}

@@ -20,9 +20,10 @@ import dns.zone
 from dmarcpilot.policy.domains import DomainSettings
 from dmarcpilot.policy.spfcompile import CompiledSpf
 from dmarcpilot.policy.spfproof import Proof
+from dmarcpilot.policy.stages import Stage, StagePolicy
 from dmarcpilot.policy.zone import ZoneRecord
 from dmarcpilot.records.dkim import DkimKeyRecord, zone_txt
-from dmarcpilot.records.dmarc import DmarcRecord, ReportUri, external_destination_records
+from dmarcpilot.records.dmarc import ReportUri, external_destination_records
 from dmarcpilot.records.mtasts import MtaStsPolicy, MtaStsRecord
 from dmarcpilot.records.tlsrpt import TlsRptRecord
 
@@ -57,11 +58,12 @@ class Publication:
 
 
 def build(settings: DomainSettings, spf: CompiledSpf, proof: Proof, keys: Iterable[PublishedKey],
-          org_domain: Callable[[str], str | None]) -> Publication:
+          org_domain: Callable[[str], str | None], stage: Stage = Stage.NONE) -> Publication:
+    """The publication; the DMARC record follows the domain's enforcement ``stage``."""
     keys = list(keys)
     hz, domain = settings.hosted_zone, settings.domain
-    dmarc = DmarcRecord(p=settings.dmarc_policy, rua=_uris(settings.dmarc_rua, "rua"),
-                        ruf=_uris(settings.dmarc_ruf, "ruf"))
+    dmarc = StagePolicy(stage, settings.dmarc_sp, settings.dmarc_np, settings.dmarc_pct).record(
+        _uris(settings.dmarc_rua, "rua"), _uris(settings.dmarc_ruf, "ruf"))
     hosted = [*spf.zone, ZoneRecord(f"_dmarc.{hz}", "TXT", dmarc.to_text())]
     own = [ZoneRecord(domain, "TXT", spf.record.to_text()), ZoneRecord(f"_dmarc.{domain}", "CNAME", f"_dmarc.{hz}")]
     for key in keys:

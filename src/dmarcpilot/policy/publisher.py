@@ -33,6 +33,7 @@ from dmarcpilot.store.publishing import (
     save_snapshot,
 )
 from dmarcpilot.store.queries import decisions
+from dmarcpilot.store.stages import current_stage
 
 NOT_RESOLVED = "not resolved yet (no DNS and no snapshot): kept as an include"
 
@@ -113,4 +114,5 @@ async def publication(engine: sa.Engine, domain: str, catalogue: Catalogue, clie
     proof = await prove(compiled, resolution, sample=proof_sample)
     keys = [PublishedKey(k.selector, DkimKeyRecord.from_text(k.record)) for k in list_keys(engine, settings.domain)
             if k.state in (KeyState.PUBLISHED, KeyState.ACTIVE, KeyState.REVOKED)]
-    return build(settings, compiled, proof, keys, organizational_domain), changes
+    stage = current_stage(engine, settings.domain)
+    return build(settings, compiled, proof, keys, organizational_domain, stage), changes

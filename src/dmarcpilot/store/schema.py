@@ -390,3 +390,32 @@ zone_serials = sa.Table(
     sa.Column("digest", sa.String(64), nullable=False),  # sha256 of the zone's records: a change bumps the serial
     sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
+
+# -- enforcement (issue 6): every stage change of a domain's DMARC policy, append-only --
+policy_stages = sa.Table(
+    "policy_stages",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("domain", sa.Text, nullable=False),
+    sa.Column("stage", sa.String(24), nullable=False),  # policy.stages.Stage
+    sa.Column("previous", sa.String(24), nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("forced", sa.Boolean, nullable=False),
+    sa.Column("figures", JSONText, nullable=False),  # readiness figures that justified the move
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Index("ix_policy_stages_domain", "domain", "id"),
+)
+
+# Alerts sent, for de-duplication with a quiet period (one row per alert key).
+alerts_sent = sa.Table(
+    "alerts_sent",
+    metadata,
+    sa.Column("domain", sa.Text, primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),  # kind + subject, e.g. "new-unknown:203.0.113.0/24"
+    sa.Column("kind", sa.String(24), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("first_at", UTCDateTime(), nullable=False),
+    sa.Column("last_at", UTCDateTime(), nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+)

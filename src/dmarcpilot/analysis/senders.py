@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -46,13 +46,15 @@ class AnalysedSource:
 
 
 def analyse(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, catalogue: Catalogue,
-            today: date | None = None) -> list[AnalysedSource]:
+            today: date | None = None, bounded: bool = False) -> list[AnalysedSource]:
+    """The window of ``days`` days ending ``today``; reports after ``today`` count too unless ``bounded``."""
     since = window_start(days, today)
+    until = since + timedelta(days=days) if bounded else None
     evidence = {
         c.ip: SourceEvidence(c.ip, c.messages, c.dkim_aligned, c.spf_aligned, c.dmarc_pass)
-        for c in source_counters(engine, domain, since)
+        for c in source_counters(engine, domain, since, until)
     }
-    for ip, kind, value, messages, passed in source_evidence(engine, domain, since):
+    for ip, kind, value, messages, passed in source_evidence(engine, domain, since, until):
         if ip in evidence:
             evidence[ip].add_evidence(kind, value, messages, passed)
     names = reverse_names(engine, list(evidence))

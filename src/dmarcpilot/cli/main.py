@@ -8,7 +8,7 @@ import sys
 import click
 
 from dmarcpilot import __version__
-from dmarcpilot.cli import approvals, dkim, enforce, enrich, ingest, ipdata, publish, reports, sample, summary
+from dmarcpilot.cli import alerts, approvals, dkim, enforce, enrich, ingest, ipdata, publish, reports, sample, summary
 from dmarcpilot.cli.common import EXIT_ERROR, Settings
 from dmarcpilot.errors import DmarcpilotError
 
@@ -45,6 +45,7 @@ cli.add_command(summary.sources_cmd)
 cli.add_command(summary.senders_cmd)
 for command in (publish.domain_group, publish.records_cmd, publish.zone_cmd, publish.spf_group, dkim.dkim_group):
     cli.add_command(command)
+cli.add_command(alerts.alerts_group)
 for command in (enforce.plan_cmd, enforce.advance_cmd, enforce.rollback_cmd, enforce.timeline_cmd):
     cli.add_command(command)
 for command in (approvals.approve_cmd, approvals.reject_cmd, approvals.approvals_cmd, approvals.audit_cmd):

@@ -63,6 +63,8 @@ def domain_group() -> None:
 @click.option("--mta-sts-mx", multiple=True, metavar="PATTERN", help="MX host pattern for MTA-STS (*.example.edu).")
 @click.option("--tlsrpt-rua", multiple=True, metavar="URI")
 @click.option("--ns", "nameservers", multiple=True, metavar="HOST", help="Name servers of the hosted zone.")
+@click.option("--alert-email", multiple=True, metavar="ADDRESS", help="Who receives alerts by mail.")
+@click.option("--alert-webhook", multiple=True, metavar="URL", help="Where alerts are POSTed as JSON.")
 @click.option("--by", help="Who changes it (default: $DMARCPILOT_USER or the login name).")
 @format_option
 @click.pass_obj

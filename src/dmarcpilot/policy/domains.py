@@ -50,6 +50,8 @@ class DomainSettings:
     mta_sts_max_age: int = 604_800  # one week, the RFC 8461 §3.2 example's order of magnitude
     tlsrpt_rua: tuple[str, ...] = ()
     nameservers: tuple[str, ...] = field(default=())  # NS names of the DNS servers serving the hosted zone
+    alert_email: tuple[str, ...] = ()  # addresses that receive alerts
+    alert_webhook: tuple[str, ...] = ()  # https:// (or http:// on loopback) URLs that receive alerts as JSON
 
     def __post_init__(self) -> None:
         domain = self.domain.lower().rstrip(".")
@@ -66,6 +68,12 @@ class DomainSettings:
             SpfPolicy(domain, self.hosted_zone, own_terms=SpfPolicy.parse_own_terms(self.spf_own_terms))
         except (RecordError, DmarcpilotError) as exc:
             raise SettingsError(f"{self.domain}: {exc}") from None
+        for url in self.alert_webhook:
+            if not url.startswith(("https://", "http://")):
+                raise SettingsError(f"{self.domain}: webhook {url!r} is not an http(s) URL")
+        for address in self.alert_email:
+            if "@" not in address or not is_hostname(address.rpartition("@")[2]):
+                raise SettingsError(f"{self.domain}: {address!r} is not a mail address")
         if self.dmarc_pct is not None and not 0 <= self.dmarc_pct <= 100:
             raise SettingsError(f"{self.domain}: pct is 0 to 100 (RFC 7489 §6.3)")
         if self.mta_sts_mode not in (None, Mode.NONE) and not self.mta_sts_mx:

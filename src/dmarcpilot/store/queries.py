@@ -138,15 +138,23 @@ def _window(tier: Tier, table: sa.Table, columns: list[str], domain: str, since:
     return select.where(t.day >= since, t.day < first_month)
 
 
-def _tiered(attr: str, columns: list[str], domain: str, since: date) -> Any:
-    """The window as the union of its whole months (monthly tier) and leading days (daily tier)."""
+def _tiered(attr: str, columns: list[str], domain: str, since: date, until: date | None = None) -> Any:
+    """The window as the union of its whole months (monthly tier) and leading days (daily tier).
+
+    A window with an end (``until``, exclusive) reads the daily tier only.
+    """
+    if until is not None:
+        t = getattr(DAILY, attr).c
+        return (sa.select(*(t[c] for c in columns))
+                .where(t.domain == domain.lower().rstrip("."), t.day >= since, t.day < until).subquery())
     parts = [_window(tier, getattr(tier, attr), columns, domain, since) for tier in (MONTHLY, DAILY)]
     return sa.union_all(*parts).subquery()
 
 
-def source_counters(engine: sa.Engine, domain: str, since: date) -> list[SourceCounters]:
-    """Per source address since ``since``: messages and aligned passes (from the rollups)."""
-    t = _tiered("stats", ["source_ip", "messages", "dmarc_pass", "dkim_aligned", "spf_aligned"], domain, since).c
+def source_counters(engine: sa.Engine, domain: str, since: date, until: date | None = None) -> list[SourceCounters]:
+    """Per source address since ``since`` (until ``until``, exclusive): messages and aligned passes (rollups)."""
+    t = _tiered("stats", ["source_ip", "messages", "dmarc_pass", "dkim_aligned", "spf_aligned"], domain, since,
+                until).c
     query = (
         sa.select(t.source_ip, sa.func.sum(t.messages), sa.func.sum(t.dmarc_pass), sa.func.sum(t.dkim_aligned),
                   sa.func.sum(t.spf_aligned))
@@ -157,9 +165,10 @@ def source_counters(engine: sa.Engine, domain: str, since: date) -> list[SourceC
                 for ip, m, p, k, s in conn.execute(query)]
 
 
-def source_evidence(engine: sa.Engine, domain: str, since: date) -> list[tuple[str, str, str, int, int]]:
+def source_evidence(engine: sa.Engine, domain: str, since: date,
+                    until: date | None = None) -> list[tuple[str, str, str, int, int]]:
     """(ip, kind, domain, messages, passed) since ``since``: the identification evidence rollups."""
-    t = _tiered("evidence", ["source_ip", "kind", "value", "messages", "passed"], domain, since).c
+    t = _tiered("evidence", ["source_ip", "kind", "value", "messages", "passed"], domain, since, until).c
     query = (
         sa.select(t.source_ip, t.kind, t.value, sa.func.sum(t.messages), sa.func.sum(t.passed))
         .group_by(t.source_ip, t.kind, t.value)
@@ -192,3 +201,12 @@ def daily_totals(engine: sa.Engine, domain: str, since: date) -> list[tuple[date
     with engine.connect() as conn:
         return [(day if isinstance(day, date) else date.fromisoformat(day), int(m or 0), int(p or 0))
                 for day, m, p in conn.execute(query)]
+
+
+def first_seen(engine: sa.Engine, domain: str) -> dict[str, date]:
+    """The first UTC day each source address of ``domain`` appeared in a report."""
+    t = daily_source_stats.c
+    query = (sa.select(t.source_ip, sa.func.min(t.day)).where(t.domain == domain.lower().rstrip("."))
+             .group_by(t.source_ip))
+    with engine.connect() as conn:
+        return {ip: day if isinstance(day, date) else date.fromisoformat(day) for ip, day in conn.execute(query)}

@@ -74,3 +74,11 @@ def claim_alert(engine: sa.Engine, domain: str, key: str, kind: str, message: st
     if last.tzinfo is None:
         last = last.replace(tzinfo=UTC)
     return bool(last == now)
+
+
+def release_alert(engine: sa.Engine, domain: str, key: str, quiet: timedelta, claimed_at: datetime) -> None:
+    """Undo a claim whose delivery failed: the alert is due again at the next run."""
+    t = alerts_sent.c
+    with engine.begin() as conn:
+        conn.execute(alerts_sent.update().where(t.domain == domain, t.key == key, t.last_at == claimed_at)
+                     .values(last_at=claimed_at - quiet - timedelta(seconds=1)))

@@ -1,0 +1,58 @@
+"""``dmarcpilot alerts run [DOMAIN...]``: detect and send alerts (schedule it, e.g. every hour)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import click
+import sqlalchemy as sa
+
+from dmarcpilot.cli.common import Settings, emit_json, format_option
+from dmarcpilot.enrich.catalogue import load_catalogue
+from dmarcpilot.enrich.ipdata import IpDatabase
+from dmarcpilot.jobs.alerts import AlertWindows, detect, run_alerts
+from dmarcpilot.jobs.notify import SmtpSettings
+from dmarcpilot.policy.approvals import normalise_domain
+from dmarcpilot.store.schema import domain_settings
+
+
+@click.group("alerts")
+def alerts_group() -> None:
+    """Alerts: new unknown sources, approved senders failing, spoofing surges."""
+
+
+@alerts_group.command("run")
+@click.argument("domains", nargs=-1)
+@click.option("--dry-run", is_flag=True, help="Detect and show, send nothing, claim nothing.")
+@click.option("--quiet-hours", type=click.IntRange(0, 24 * 90), default=24, show_default=True,
+              help="An alert already sent is not sent again within this time.")
+@format_option
+@click.pass_obj
+def run_cmd(settings: Settings, domains: tuple[str, ...], dry_run: bool, quiet_hours: int, fmt: str) -> None:
+    """Check DOMAINS (default: every domain with settings) and deliver what is new."""
+    engine = settings.engine()
+    names = [normalise_domain(d) for d in domains] or _configured(engine)
+    ipdb, catalogue = IpDatabase.optional(settings.ip_databases), load_catalogue()
+    windows = AlertWindows(quiet=timedelta(hours=quiet_hours))
+    out = []
+    for domain in names:
+        alerts = detect(engine, domain, ipdb, catalogue, windows=windows)
+        result = run_alerts(engine, domain, alerts, SmtpSettings.from_env(), windows, dry_run)
+        out.append({"domain": domain, "detected": [a.to_dict() for a in result.detected],
+                    "sent": [a.key for a in result.sent], "suppressed": [a.key for a in result.suppressed],
+                    "failed": result.failed})
+    if fmt == "json":
+        emit_json(out)
+        return
+    for row in out:
+        click.echo(f"{row['domain']}: {len(row['detected'])} detected, {len(row['sent'])} sent, "
+                   f"{len(row['suppressed'])} within their quiet period")
+        for alert in row["detected"]:
+            click.echo(f"  [{alert['kind']}] {alert['message']}")
+        for failure in row["failed"]:
+            click.echo(f"  delivery failed: {failure}", err=True)
+
+
+def _configured(engine: sa.Engine) -> list[str]:
+    with engine.connect() as conn:
+        return [r[0] for r in conn.execute(sa.select(domain_settings.c.domain).order_by(domain_settings.c.domain))]

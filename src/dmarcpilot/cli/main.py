@@ -8,7 +8,20 @@ import sys
 import click
 
 from dmarcpilot import __version__
-from dmarcpilot.cli import alerts, approvals, dkim, enforce, enrich, ingest, ipdata, publish, reports, sample, summary
+from dmarcpilot.cli import (
+    alerts,
+    approvals,
+    check,
+    dkim,
+    enforce,
+    enrich,
+    ingest,
+    ipdata,
+    publish,
+    reports,
+    sample,
+    summary,
+)
 from dmarcpilot.cli.common import EXIT_ERROR, Settings
 from dmarcpilot.errors import DmarcpilotError
 
@@ -43,6 +56,7 @@ cli.add_command(sample.sample_group)
 cli.add_command(summary.summary_cmd)
 cli.add_command(summary.sources_cmd)
 cli.add_command(summary.senders_cmd)
+cli.add_command(check.check_cmd)
 for command in (publish.domain_group, publish.records_cmd, publish.zone_cmd, publish.spf_group, dkim.dkim_group):
     cli.add_command(command)
 cli.add_command(alerts.alerts_group)

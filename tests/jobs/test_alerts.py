@@ -154,3 +154,21 @@ def test_delivery_dedup_and_retry(engine: sa.Engine, tmp_path: Path, smtp: tuple
     assert again.sent == [] and len(again.suppressed) == 3 and len(box.messages) == 1 and len(received) == 1
     # with no quiet period left, they go out again
     assert len(run_alerts(engine, DOMAIN, alerts, settings, AlertWindows(quiet=timedelta(0))).sent) == 3
+
+
+def test_drift_alerts(engine: sa.Engine, tmp_path: Path) -> None:
+    import asyncio
+
+    from dmarcpilot.dnsclient import StaticDnsClient
+    from dmarcpilot.jobs.alerts import drift
+
+    _setup(engine, tmp_path)
+    save_settings(engine, DomainSettings(DOMAIN), "alice")
+    live = StaticDnsClient({
+        (DOMAIN, "TXT"): ["v=spf1 ip4:192.0.2.0/24 include:old-vendor.example ~all"],  # an extra include
+        (f"_dmarc.{DOMAIN}", "CNAME"): [f"_dmarc._dmarcpilot.{DOMAIN}."],  # as compiled
+    })
+    alerts = asyncio.run(drift(engine, DOMAIN, load_catalogue(), live))
+    # the compiled SPF is "v=spf1 ip4:192.0.2.0/24 ~all": the live one has an extra term
+    assert [(a.kind, a.subject) for a in alerts] == [(AlertKind.DRIFT, f"{DOMAIN} TXT")]
+    assert "include:old-vendor.example" in alerts[0].message

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+from typing import Any
 
 import click
 import sqlalchemy as sa
 
 from dmarcpilot.cli.common import Settings, emit_json, format_option
+from dmarcpilot.dnsclient import ResolverClient
 from dmarcpilot.enrich.catalogue import load_catalogue
 from dmarcpilot.enrich.ipdata import IpDatabase
-from dmarcpilot.jobs.alerts import AlertWindows, detect, run_alerts
+from dmarcpilot.enrich.rdns import make_resolver
+from dmarcpilot.jobs.alerts import AlertWindows, detect, drift, run_alerts
 from dmarcpilot.jobs.notify import SmtpSettings
 from dmarcpilot.policy.approvals import normalise_domain
 from dmarcpilot.store.schema import domain_settings
@@ -24,19 +28,26 @@ def alerts_group() -> None:
 @alerts_group.command("run")
 @click.argument("domains", nargs=-1)
 @click.option("--dry-run", is_flag=True, help="Detect and show, send nothing, claim nothing.")
+@click.option("--check-records", is_flag=True, help="Also look up the published records and alert on drift.")
+@click.option("--nameserver", "nameservers", multiple=True, metavar="HOST[:PORT]",
+              help="Resolver for --check-records (repeatable); default: the system's.")
 @click.option("--quiet-hours", type=click.IntRange(0, 24 * 90), default=24, show_default=True,
               help="An alert already sent is not sent again within this time.")
 @format_option
 @click.pass_obj
-def run_cmd(settings: Settings, domains: tuple[str, ...], dry_run: bool, quiet_hours: int, fmt: str) -> None:
+def run_cmd(settings: Settings, domains: tuple[str, ...], dry_run: bool, check_records: bool,
+            nameservers: tuple[str, ...], quiet_hours: int, fmt: str) -> None:
     """Check DOMAINS (default: every domain with settings) and deliver what is new."""
     engine = settings.engine()
     names = [normalise_domain(d) for d in domains] or _configured(engine)
     ipdb, catalogue = IpDatabase.optional(settings.ip_databases), load_catalogue()
     windows = AlertWindows(quiet=timedelta(hours=quiet_hours))
-    out = []
+    out: list[dict[str, Any]] = []
     for domain in names:
         alerts = detect(engine, domain, ipdb, catalogue, windows=windows)
+        if check_records:
+            client = ResolverClient(make_resolver(list(nameservers) or None))
+            alerts += asyncio.run(drift(engine, domain, catalogue, client))
         result = run_alerts(engine, domain, alerts, SmtpSettings.from_env(), windows, dry_run)
         out.append({"domain": domain, "detected": [a.to_dict() for a in result.detected],
                     "sent": [a.key for a in result.sent], "suppressed": [a.key for a in result.suppressed],

@@ -19,15 +19,19 @@ from dmarcpilot.analysis.alerts import (
     DEFAULT_THRESHOLDS,
     Alert,
     Thresholds,
+    drift_alerts,
     new_unknown_sources,
     pass_rate_drops,
     spoofing_surge,
 )
 from dmarcpilot.analysis.figures import window_start
 from dmarcpilot.analysis.senders import analyse
+from dmarcpilot.dnsclient import DnsClient
 from dmarcpilot.enrich.catalogue import Catalogue
 from dmarcpilot.enrich.ipdata import IpDatabase
 from dmarcpilot.jobs.notify import DeliveryError, SmtpSettings, post_webhook, send_mail
+from dmarcpilot.policy.posture import DriftState, check_drift
+from dmarcpilot.policy.publisher import publication
 from dmarcpilot.store.publishing import get_settings
 from dmarcpilot.store.queries import first_seen
 from dmarcpilot.store.stages import claim_alert, release_alert
@@ -60,6 +64,14 @@ def detect(engine: sa.Engine, domain: str, ipdb: IpDatabase, catalogue: Catalogu
     return [*new_unknown_sources(domain, recent, first_seen(engine, domain), recent_start, limits),
             *pass_rate_drops(domain, recent, baseline, limits),
             *spoofing_surge(domain, recent, windows.recent_days, baseline, windows.baseline_days, limits)]
+
+
+async def drift(engine: sa.Engine, domain: str, catalogue: Catalogue, client: DnsClient) -> list[Alert]:
+    """Records in the domain's DNS that differ from (or miss) the compiled ones (the posture check's drift)."""
+    pub, _ = await publication(engine, domain, catalogue, client=None)
+    items = await check_drift(pub, client)
+    return drift_alerts(domain, [(f"{d.name} {d.rdtype}", d.finding.message) for d in items
+                                 if d.state in (DriftState.MISSING, DriftState.DIFFERENT)])
 
 
 def run_alerts(engine: sa.Engine, domain: str, alerts: list[Alert], smtp: SmtpSettings,

@@ -206,3 +206,13 @@ def test_compiled_exists_record_evaluates_pass_and_softfail() -> None:
     assert result("10.1.3.255") is SpfResult.PASS and result("10.1.4.0") is SpfResult.SOFTFAIL
     assert result("2001:db8:1235:ffff::1") is SpfResult.PASS and result("2001:db8:1236::") is SpfResult.SOFTFAIL
     assert result("192.0.2.128") is SpfResult.SOFTFAIL  # the approved range is a /25
+
+
+def test_only_differences_in_authorisation_break_the_proof() -> None:
+    from dmarcpilot.policy.spfproof import Mismatch, Proof
+
+    ip = ipaddress.ip_address("192.0.2.9")
+    benign = Proof(10, (Mismatch(ip, SpfResult.SOFTFAIL, SpfResult.PERMERROR),))
+    assert benign.holds and len(benign.notes) == 1 and benign.mismatches == ()
+    broken = Proof(10, (Mismatch(ip, SpfResult.PASS, SpfResult.PERMERROR),))
+    assert not broken.holds and broken.notes == ()

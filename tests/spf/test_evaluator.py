@@ -95,12 +95,13 @@ def test_two_void_lookups_are_allowed_the_third_is_a_permerror() -> None:
     assert "void" in (three.reason or "")
 
 
-def test_nodata_is_void_too_but_not_ptr_nor_mx_host_lookups() -> None:
+def test_nodata_and_ptr_are_void_but_not_mx_host_lookups() -> None:
     client = spf("v=spf1 a mx ptr ?all", **{"example.com|MX": ["10 mx1.example.com.", "20 mx2.example.com."],
                                              "mx1.example.com|AAAA": ["2001:db8::1"],
                                              "mx2.example.com|AAAA": ["2001:db8::2"]})
-    outcome = check(client)  # IPv4: A of example.com is NODATA (void), MX hosts have no A, no PTR
-    assert (outcome.result, outcome.voids, outcome.lookups) == (SpfResult.NEUTRAL, 1, 3)
+    # IPv4: A of example.com is NODATA (void 1), MX hosts have no A (not void), no PTR name (void 2)
+    outcome = check(client)
+    assert (outcome.result, outcome.voids, outcome.lookups) == (SpfResult.NEUTRAL, 2, 3)
 
 
 def test_more_than_ten_mx_names_is_a_permerror() -> None:

@@ -123,7 +123,8 @@ def records_cmd(settings: Settings, domain: str, offline: bool, nameservers: tup
             "domain": pub.settings.domain, "hosted_zone": pub.settings.hosted_zone, "spf_mode": pub.spf.mode.value,
             "spf_lookups": pub.spf.lookups, "spf_flattened": list(pub.spf.flattened),
             "spf_kept": [{"include": n, "why": w} for n, w in pub.spf.kept],
-            "proof": {"checked": pub.proof.checked, "mismatches": len(pub.proof.mismatches)},
+            "proof": {"checked": pub.proof.checked, "mismatches": len(pub.proof.mismatches),
+                      "non_pass_differences": len(pub.proof.notes)},
             **{name: [{"name": r.name, "type": r.rdtype, "ttl": r.ttl, "value": r.value,
                        "spf_lookups": _lookups(pub, r)} for r in rows] for name, rows in groups.items()},
             "mta_sts_policy": pub.mta_sts_policy, "warnings": list(pub.warnings), "changes": _changes(changes),
@@ -147,8 +148,9 @@ def _print_records(pub: Publication, groups: dict[str, tuple[ZoneRecord, ...]]) 
                 lookups = _lookups(pub, r)
                 note = f"  ; {lookups} DNS lookups (limit 10)" if lookups is not None else ""
                 click.echo(f"{r.name}. {r.ttl} IN {r.rdtype} {_value(r)}{note}")
+    notes = f" ({len(pub.proof.notes)} differ between two non-pass results)" if pub.proof.notes else ""
     click.echo(f"; SPF: {pub.spf.mode.value} form, {pub.spf.lookups} lookups; proof: {pub.proof.checked} "
-               f"addresses evaluated, {len(pub.proof.mismatches)} differ")
+               f"addresses evaluated, {len(pub.proof.mismatches)} authorised differently{notes}")
     for warning in pub.warnings:
         click.echo(f"warning: {warning}", err=True)
 

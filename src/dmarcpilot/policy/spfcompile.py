@@ -228,6 +228,10 @@ def _exists(policy: SpfPolicy, res: Resolution) -> CompiledSpf:
     if lookups > LOOKUP_LIMIT:
         warnings.append(f"{lookups} DNS lookups: the includes kept ({', '.join(kept)}) exceed the limit of "
                         f"{LOOKUP_LIMIT} (RFC 7208 §4.6.4); receivers will answer permerror")
+    if len(kept) >= 2:
+        warnings.append(f"{len(kept)} includes kept besides the exists term: for unapproved addresses their empty "
+                        "answers may reach the limit of 2 void lookups (RFC 7208 §4.6.4), giving permerror instead "
+                        "of the closing all's result (still not a pass)")
     if not own_flat and policy.own_terms:
         warnings.append(f"own terms kept as written: {res.own.problem}")
     zone = tuple(ZoneRecord(name, "A", EXISTS_TARGET) for net in networks for name in exists_names(net, policy))

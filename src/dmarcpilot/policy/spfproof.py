@@ -8,6 +8,12 @@ addresses just outside them, and a seeded random sample of other addresses,
 IPv4 and IPv6. The reference is evaluated without the lookup limit, so it
 stands for what the approvals mean; the compiled record with the RFC's
 limits, as receivers evaluate it.
+
+What must be equal is the set of addresses that pass: a difference between
+two results other than ``pass`` (``softfail`` against ``permerror`` when the
+compiled record's ``exists`` lookup adds a void lookup, RFC 7208 §4.6.4) is
+kept as a note, since DMARC counts any result but ``pass`` as not
+authenticated (RFC 7489 §4.2).
 """
 
 from __future__ import annotations
@@ -31,11 +37,26 @@ class Mismatch:
     expected: SpfResult
     compiled: SpfResult
 
+    @property
+    def authorisation_differs(self) -> bool:
+        """One side passes and the other does not: the compiled record authorises other addresses."""
+        return (self.expected is SpfResult.PASS) != (self.compiled is SpfResult.PASS)
+
 
 @dataclass(frozen=True, slots=True)
 class Proof:
     checked: int
-    mismatches: tuple[Mismatch, ...]
+    differences: tuple[Mismatch, ...]  # every address whose result differs
+
+    @property
+    def mismatches(self) -> tuple[Mismatch, ...]:
+        """The differences that matter: an address authorised by one record and not the other."""
+        return tuple(m for m in self.differences if m.authorisation_differs)
+
+    @property
+    def notes(self) -> tuple[Mismatch, ...]:
+        """Differences between two non-pass results (e.g. softfail against permerror)."""
+        return tuple(m for m in self.differences if not m.authorisation_differs)
 
     @property
     def holds(self) -> bool:

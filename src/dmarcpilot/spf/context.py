@@ -42,8 +42,9 @@ def address_int(text: str, v6: bool) -> int | None:
 class CheckContext:
     """Inputs and running counters of one check; every DNS question goes through here."""
 
-    __slots__ = ("_ptr_names", "client", "current_domain", "current_term", "deadline", "helo", "ip", "ip_int", "limits",
-                 "local_part", "lookups", "receiver", "sender", "sender_domain", "trace", "v6", "voids")
+    __slots__ = ("_ptr_names", "_ptr_void", "client", "current_domain", "current_term", "deadline", "helo", "ip",
+                 "ip_int", "limits", "local_part", "lookups", "receiver", "sender", "sender_domain", "trace", "v6",
+                 "voids")
 
     def __init__(self, client: DnsClient, limits: SpfLimits, ip: IPAddress, sender: str, helo: str | None,
                  receiver: str) -> None:
@@ -70,6 +71,7 @@ class CheckContext:
         self.current_term: str | None = None
         self.current_domain: str | None = None
         self._ptr_names: list[str] | None = None
+        self._ptr_void = False
         self.deadline = None if limits.timeout is None else time.monotonic() + limits.timeout
 
     @property
@@ -132,7 +134,22 @@ class CheckContext:
             answer = await self.query(self.reverse_name(), "PTR")
             names = answer.records[: self.limits.ptr_names] if answer.status is DnsStatus.OK else ()
             self._ptr_names = [normalize_name(n) for n in names]
+            self._ptr_void = answer.void
         return self._ptr_names
+
+    async def ptr_mechanism_names(self) -> list[str]:
+        """The PTR names for the ``ptr`` mechanism: a void PTR answer counts against the limit of 2.
+
+        RFC 7208 §4.6.4 limits terms whose lookups come back empty; the
+        ``ptr`` mechanism's lookup is one (Mail::SPF and pyspf count it too,
+        so a record evaluates the same here as at those receivers).
+        """
+        names = await self.ptr_names()
+        if self._ptr_void:
+            self.voids += 1
+            if self.voids > self.limits.void_lookups:
+                raise permerror(f"more than {self.limits.void_lookups} void lookups (RFC 7208 §4.6.4)")
+        return names
 
     async def validates(self, name: str) -> bool:
         """Whether ``name``'s A/AAAA records include <ip>; a DNS error skips the name (RFC 7208 §5.5)."""
@@ -141,7 +158,8 @@ class CheckContext:
             return False
         return any(address_int(text, self.v6) == self.ip_int for text in answer.records)
 
-    async def validated_name(self, domain: str, *, subdomains_only: bool = False) -> str | None:
+    async def validated_name(self, domain: str, *, subdomains_only: bool = False,
+                             names: list[str] | None = None) -> str | None:
         """A validated PTR name of <ip> (RFC 7208 §5.5 and §7.3's preference for the %{p} macro).
 
         Tried in order: ``domain`` itself, its subdomains, then (unless
@@ -150,7 +168,8 @@ class CheckContext:
         """
         domain = normalize_name(domain)
         suffix = "." + domain
-        names = await self.ptr_names()
+        if names is None:
+            names = await self.ptr_names()
         ordered = [n for n in names if n == domain] + [n for n in names if n.endswith(suffix)]
         if not subdomains_only:
             ordered += [n for n in names if n != domain and not n.endswith(suffix)]

@@ -302,15 +302,15 @@ async def _mx(ctx: CheckContext, mechanism: Mechanism, domain: str) -> bool:
 async def _ptr(ctx: CheckContext, mechanism: Mechanism, domain: str) -> bool:
     """RFC 7208 §5.5: a validated PTR name of <ip> that is the target or below it.
 
-    The PTR lookup does not count as a void lookup: its name comes from the
-    client's address, not from the record (§4.6.4's limit protects the
-    names a record makes the receiver ask for, §11.1).
+    A void PTR answer counts against the void lookup limit (§4.6.4), as at
+    Mail::SPF and pyspf receivers; the %{p} macro's lookup does not count.
     """
     ctx.count_lookup()
     target = await _target(ctx, mechanism, domain)
     if target is None:
         return False
-    return await ctx.validated_name(target, subdomains_only=True) is not None
+    names = await ctx.ptr_mechanism_names()
+    return await ctx.validated_name(target, subdomains_only=True, names=names) is not None
 
 
 async def _exists(ctx: CheckContext, mechanism: Mechanism, domain: str) -> bool:

@@ -18,6 +18,7 @@ authenticated (RFC 7489 §4.2).
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import random
 from dataclasses import dataclass
@@ -63,8 +64,33 @@ class Proof:
         return not self.mismatches
 
 
+_CACHE: dict[str, Proof] = {}
+_CACHE_SIZE = 64
+
+
+def _key(compiled: CompiledSpf, resolution: Resolution, sample: int, seed: int) -> str:
+    parts = [compiled.policy.reference().to_text(), compiled.record.to_text(), resolution.capture.to_json(),
+             str(sample), str(seed), *(f"{r.name} {r.rdtype} {r.value}" for r in sorted(compiled.zone))]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
 async def prove(compiled: CompiledSpf, resolution: Resolution, sample: int = 200, seed: int = 7208) -> Proof:
-    """Evaluate both records for the boundary addresses and ``sample`` random ones each of IPv4 and IPv6."""
+    """Evaluate both records for the boundary addresses and ``sample`` random ones each of IPv4 and IPv6.
+
+    The same inputs give the same proof: it is computed once per process
+    (a DNS server recompiling every few seconds proves only what changed).
+    """
+    key = _key(compiled, resolution, sample, seed)
+    cached = _CACHE.get(key)
+    if cached is None:
+        cached = await _prove(compiled, resolution, sample, seed)
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = cached
+    return cached
+
+
+async def _prove(compiled: CompiledSpf, resolution: Resolution, sample: int, seed: int) -> Proof:
     policy = compiled.policy
     base = resolution.capture.client()
     zone = ZoneClient(compiled.zone, (policy.hosted_zone,), base)

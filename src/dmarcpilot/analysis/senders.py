@@ -20,6 +20,7 @@ from dmarcpilot.analysis.figures import rate, window_start
 from dmarcpilot.analysis.identify import Attribution, SenderClass, SourceEvidence, attribute, classify, in_networks
 from dmarcpilot.enrich.catalogue import Catalogue
 from dmarcpilot.enrich.ipdata import IpDatabase, IpInfo
+from dmarcpilot.gcpause import gc_paused
 from dmarcpilot.store.queries import decisions, reverse_names, source_counters, source_evidence
 
 
@@ -48,6 +49,12 @@ class AnalysedSource:
 def analyse(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, catalogue: Catalogue,
             today: date | None = None, bounded: bool = False) -> list[AnalysedSource]:
     """The window of ``days`` days ending ``today``; reports after ``today`` count too unless ``bounded``."""
+    with gc_paused():
+        return _analyse(engine, domain, days, ipdb, catalogue, today, bounded)
+
+
+def _analyse(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, catalogue: Catalogue,
+             today: date | None, bounded: bool) -> list[AnalysedSource]:
     since = window_start(days, today)
     until = since + timedelta(days=days) if bounded else None
     evidence = {

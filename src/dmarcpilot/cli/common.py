@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dmarcpilot.enrich.fetch import default_ip_databases
+from dmarcpilot.settings import AppSettings, config_path, load_settings
 from dmarcpilot.store.db import DEFAULT_URL, open_store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -30,17 +31,44 @@ EXIT_REJECTED = 3
 
 @dataclass
 class Settings:
-    """Settings declared once: flag > environment (``DMARCPILOT_*``) > default."""
+    """Settings declared once: flag > environment (``DMARCPILOT_*``) > configuration file > default.
+
+    The file is ``--config`` (on ``fetch`` and ``run``) or ``DMARCPILOT_CONFIG``
+    (every command); see dmarcpilot/settings.py and docs/configuration.md.
+    """
 
     db_url: str = DEFAULT_URL
     #: MMDB files for country / ASN / owner (env DMARCPILOT_IP_DATABASE, os.pathsep-separated).
     ip_databases: list[Path] = field(default_factory=default_ip_databases)
     _engine: sa.Engine | None = None
+    #: --db / --ip-database as given (click merged the environment in), to re-resolve with another file.
+    db_flag: str | None = None
+    ip_flag: str | None = None
+    #: The configuration file's settings, when there is one.
+    app: AppSettings | None = None
 
     @classmethod
-    def from_env(cls, db: str | None, ip_database: str | None = None) -> Settings:
-        paths = [Path(p) for p in ip_database.split(os.pathsep) if p] if ip_database else default_ip_databases()
-        return cls(db_url=db or os.environ.get("DMARCPILOT_DB") or DEFAULT_URL, ip_databases=paths)
+    def from_env(cls, db: str | None, ip_database: str | None = None, config: str | Path | None = None) -> Settings:
+        path = config_path(config)
+        app = load_settings(path) if path is not None else None
+        if ip_database:
+            paths = [Path(p) for p in ip_database.split(os.pathsep) if p]
+        elif app is not None and app.ip_databases is not None:
+            paths = list(app.ip_databases)
+        else:
+            paths = default_ip_databases()
+        url = db or os.environ.get("DMARCPILOT_DB") or (app.db_url if app else None) or DEFAULT_URL
+        return cls(db_url=url, ip_databases=paths, db_flag=db, ip_flag=ip_database, app=app)
+
+    def with_config(self, config: str | Path | None) -> Settings:
+        """The same flags over another configuration file (``--config`` of a command)."""
+        if config is None:
+            return self
+        return Settings.from_env(self.db_flag, self.ip_flag, config)
+
+    def app_settings(self) -> AppSettings:
+        """The sources and service settings: the file's, or the environment's alone."""
+        return self.app if self.app is not None else load_settings(None)
 
     def engine(self) -> sa.Engine:
         if self._engine is None:

@@ -15,10 +15,12 @@ from dmarcpilot.cli import (
     dkim,
     enforce,
     enrich,
+    fetch,
     ingest,
     ipdata,
     publish,
     reports,
+    run,
     sample,
     summary,
 )
@@ -57,6 +59,8 @@ cli.add_command(summary.summary_cmd)
 cli.add_command(summary.sources_cmd)
 cli.add_command(summary.senders_cmd)
 cli.add_command(check.check_cmd)
+cli.add_command(fetch.fetch_cmd)
+cli.add_command(run.run_cmd)
 for command in (publish.domain_group, publish.records_cmd, publish.zone_cmd, publish.spf_group, dkim.dkim_group):
     cli.add_command(command)
 cli.add_command(alerts.alerts_group)

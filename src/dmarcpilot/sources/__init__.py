@@ -1,1 +1,1 @@
-"""Getting report bytes: files, directories, Maildir (IMAP and SMTP later)."""
+"""Getting report bytes: files, directories and Maildir (files, watch), IMAP (imap), SMTP receiver (smtp)."""

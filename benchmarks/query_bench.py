@@ -34,7 +34,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from dmarcpilot.analysis.identify import SourceEvidence
-from dmarcpilot.analysis.senders import analyse, senders
+from dmarcpilot.analysis.senders import analyse, clear_cache, senders
 from dmarcpilot.analysis.summary import summarise
 from dmarcpilot.cli.common import Settings
 from dmarcpilot.enrich.catalogue import load_catalogue
@@ -109,20 +109,27 @@ def timed(func: Callable[[], Any], runs: int) -> tuple[float, float]:
 def bench(backend: str, url: str, directory: Path, records: int, ipdb: IpDatabase, runs: int) -> None:
     engine = open_store(url)
     start = time.perf_counter()
-    Ingestor(engine).run(walk_paths([str(directory)]))
+    summary = Ingestor(engine).run(walk_paths([str(directory)]))
     seconds = time.perf_counter() - start
-    print(f"{backend}: ingested {records} records in {seconds:.0f} s ({records / seconds:,.0f} records/s)")
+    if summary.reports_ingested:
+        print(f"{backend}: ingested {records} records in {seconds:.0f} s ({records / seconds:,.0f} records/s)")
+    else:
+        print(f"{backend}: store already holds the sample (kept with --keep)")
     for service in ("microsoft-365", "google-workspace", "amazon-ses", "mailchimp", "192.0.2.0/24"):
         decide(engine, DOMAIN, Subject.from_text(service), Decision.APPROVED, "bench", "benchmark")
     catalogue = load_catalogue()
     for days in (30, 365):
         rows = analyse(engine, DOMAIN, days, ipdb, catalogue, END)
-        s50, s95 = timed(lambda d=days: summarise(engine, DOMAIN, d, ipdb, END, catalogue), runs)
-        g50, g95 = timed(lambda d=days: senders(analyse(engine, DOMAIN, d, ipdb, catalogue, END)), runs)
+        # cold: the analysis computed from the rollups every time (as after new data); warm: unchanged data
+        s50, s95 = timed(lambda d=days: (clear_cache(), summarise(engine, DOMAIN, d, ipdb, END, catalogue)), runs)
+        g50, g95 = timed(lambda d=days: (clear_cache(), senders(analyse(engine, DOMAIN, d, ipdb, catalogue, END))),
+                         runs)
+        w50, w95 = timed(lambda d=days: senders(analyse(engine, DOMAIN, d, ipdb, catalogue, END)), runs)
         b50, b95 = timed(lambda d=days: senders_from_records(engine, d, ipdb, catalogue), max(1, runs // 10))
         verdict = "met" if max(s95, g95) < TARGET_P95_MS else "MISSED"
         print(f"{backend} {days:>3} days ({len(rows)} sources): summary p50 {s50:.0f} ms p95 {s95:.0f} ms; "
-              f"senders p50 {g50:.0f} ms p95 {g95:.0f} ms; baseline (raw records) p50 {b50:.0f} ms "
+              f"senders p50 {g50:.0f} ms p95 {g95:.0f} ms (cold); senders warm p50 {w50:.0f} ms p95 {w95:.0f} ms; "
+              f"baseline (raw records) p50 {b50:.0f} ms "
               f"p95 {b95:.0f} ms; ratio {b50 / g50:.1f}x; target p95 < {TARGET_P95_MS:.0f} ms {verdict}")
     engine.dispose()
 
@@ -134,6 +141,8 @@ def main() -> None:
                         help="reporting organisations beyond the ten named ones (85: about 10M records)")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the SQLite store in benchmarks/out and reuse it next time (no second ingest)")
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     ipdb = IpDatabase.optional(Settings.from_env(None).ip_databases)
@@ -141,12 +150,14 @@ def main() -> None:
     print(f"sample: {records} records, scale {args.scale:g}, {directory}")
     for backend in filter(None, args.backends.split(",")):
         if backend == "sqlite":
-            path = OUT / f"query-bench-{uuid.uuid4().hex[:8]}.db"
+            name = f"query-bench-{directory.name}.db" if args.keep else f"query-bench-{uuid.uuid4().hex[:8]}.db"
+            path = OUT / name
             try:
                 bench("sqlite", f"sqlite:///{path}", directory, records, ipdb, args.runs)
             finally:
                 for suffix in ("", "-wal", "-shm"):
-                    Path(f"{path}{suffix}").unlink(missing_ok=True)
+                    if not args.keep:
+                        Path(f"{path}{suffix}").unlink(missing_ok=True)
         else:
             name = f"dmarcpilot_qbench_{uuid.uuid4().hex[:8]}"
             admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")

@@ -141,3 +141,23 @@ def test_summary_counts_approved_services(engine: sa.Engine, tmp_path: Path) -> 
     # approved: ESP One (192.0.2.1, 50 messages, all pass) and the network 192.0.2.192/26 (192.0.2.200, 8 pass)
     assert (s.approved_messages, s.approved_pass_rate) == (58, 100.0)
     assert s.messages == 50 + 30 + 5 + 12 + 40 + 4 + 8 + 6 + 2
+
+
+def test_the_cached_analysis_follows_new_reports_and_decisions(engine: sa.Engine, tmp_path: Path) -> None:
+    ipdb, catalogue = _setup(engine, tmp_path)
+    first = {r.evidence.ip: r for r in analyse(engine, "example.edu", 2, ipdb, catalogue,  # type: ignore[arg-type]
+                                               today=date(2023, 11, 15))}
+    assert first["192.0.2.2"].status == "pending"
+    again = analyse(engine, "example.edu", 2, ipdb, catalogue, today=date(2023, 11, 15))  # type: ignore[arg-type]
+    assert [r.evidence.ip for r in again] == list(first)  # from the cache: same rows
+    decide(engine, "example.edu", Subject.from_text("esp-two"), Decision.APPROVED, "alice", "bulk mail")
+    after = {r.evidence.ip: r for r in analyse(engine, "example.edu", 2, ipdb, catalogue,  # type: ignore[arg-type]
+                                               today=date(2023, 11, 15))}
+    assert after["192.0.2.2"].status == "approved"
+    (tmp_path / "more").mkdir()
+    (tmp_path / "more" / "r.xml").write_bytes(REPORT.replace(b"<report_id>id-1</report_id>",
+                                                             b"<report_id>id-2</report_id>"))
+    Ingestor(engine).run(walk_paths([str(tmp_path / "more")]))
+    more = {r.evidence.ip: r for r in analyse(engine, "example.edu", 2, ipdb, catalogue,  # type: ignore[arg-type]
+                                              today=date(2023, 11, 15))}
+    assert more["192.0.2.1"].evidence.messages == 2 * first["192.0.2.1"].evidence.messages

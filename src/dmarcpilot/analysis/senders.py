@@ -21,7 +21,7 @@ from dmarcpilot.analysis.identify import Attribution, SenderClass, SourceEvidenc
 from dmarcpilot.enrich.catalogue import Catalogue
 from dmarcpilot.enrich.ipdata import IpDatabase, IpInfo
 from dmarcpilot.gcpause import gc_paused
-from dmarcpilot.store.queries import decisions, reverse_names, source_counters, source_evidence
+from dmarcpilot.store.queries import data_version, decisions, reverse_names, source_counters, source_evidence
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +48,32 @@ class AnalysedSource:
 
 def analyse(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, catalogue: Catalogue,
             today: date | None = None, bounded: bool = False) -> list[AnalysedSource]:
-    """The window of ``days`` days ending ``today``; reports after ``today`` count too unless ``bounded``."""
+    """The window of ``days`` days ending ``today``; reports after ``today`` count too unless ``bounded``.
+
+    The result is kept per process until the store's data for the domain
+    changes (``store.queries.data_version``): a dashboard asking again, or a
+    second command of the same job, costs a few index reads.
+    """
+    key = (str(engine.url), domain, days, window_start(days, today), bounded, id(ipdb), id(catalogue),
+           data_version(engine, domain))
+    cached = _CACHE.get(key)
+    if cached is not None:
+        return list(cached)
     with gc_paused():
-        return _analyse(engine, domain, days, ipdb, catalogue, today, bounded)
+        rows = _analyse(engine, domain, days, ipdb, catalogue, today, bounded)
+    if len(_CACHE) >= _CACHE_SIZE:
+        _CACHE.pop(next(iter(_CACHE)))
+    _CACHE[key] = tuple(rows)
+    return rows
+
+
+_CACHE: dict[tuple[Any, ...], tuple[AnalysedSource, ...]] = {}
+_CACHE_SIZE = 16
+
+
+def clear_cache() -> None:
+    """Forget every cached analysis (benchmarks measure the cold path with it)."""
+    _CACHE.clear()
 
 
 def _analyse(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, catalogue: Catalogue,

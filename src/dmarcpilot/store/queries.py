@@ -210,3 +210,18 @@ def first_seen(engine: sa.Engine, domain: str) -> dict[str, date]:
              .group_by(t.source_ip))
     with engine.connect() as conn:
         return {ip: day if isinstance(day, date) else date.fromisoformat(day) for ip, day in conn.execute(query)}
+
+
+def data_version(engine: sa.Engine, domain: str) -> tuple[Any, ...]:
+    """What an analysis of ``domain`` depends on in the store, in a few index reads.
+
+    Changes whenever a report is stored for the domain, a decision is taken
+    or a reverse-DNS answer is cached; equal versions mean equal analyses.
+    """
+    domain = domain.lower().rstrip(".")
+    a, d, r = aggregate_reports.c, approvals.c, rdns_cache.c
+    with engine.connect() as conn:
+        reports = conn.execute(sa.select(sa.func.max(a.id), sa.func.count()).where(a.domain == domain)).one()
+        decided = conn.execute(sa.select(sa.func.max(d.decided_at), sa.func.count()).where(d.domain == domain)).one()
+        rdns = conn.execute(sa.select(sa.func.max(r.checked_at), sa.func.count())).one()
+    return (*reports, *decided, *rdns)

@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import Any
 
 import click
-import sqlalchemy as sa
 
 from dmarcpilot.cli.common import Settings, emit_json, format_option
 from dmarcpilot.dnsclient import ResolverClient
@@ -17,7 +16,7 @@ from dmarcpilot.enrich.rdns import make_resolver
 from dmarcpilot.jobs.alerts import AlertWindows, detect, drift, run_alerts
 from dmarcpilot.jobs.notify import SmtpSettings
 from dmarcpilot.policy.approvals import normalise_domain
-from dmarcpilot.store.schema import domain_settings
+from dmarcpilot.store.publishing import configured_domains
 
 
 @click.group("alerts")
@@ -39,7 +38,7 @@ def run_cmd(settings: Settings, domains: tuple[str, ...], dry_run: bool, check_r
             nameservers: tuple[str, ...], quiet_hours: int, fmt: str) -> None:
     """Check DOMAINS (default: every domain with settings) and deliver what is new."""
     engine = settings.engine()
-    names = [normalise_domain(d) for d in domains] or _configured(engine)
+    names = [normalise_domain(d) for d in domains] or configured_domains(engine)
     ipdb, catalogue = IpDatabase.optional(settings.ip_databases), load_catalogue()
     windows = AlertWindows(quiet=timedelta(hours=quiet_hours))
     out: list[dict[str, Any]] = []
@@ -62,8 +61,3 @@ def run_cmd(settings: Settings, domains: tuple[str, ...], dry_run: bool, check_r
             click.echo(f"  [{alert['kind']}] {alert['message']}")
         for failure in row["failed"]:
             click.echo(f"  delivery failed: {failure}", err=True)
-
-
-def _configured(engine: sa.Engine) -> list[str]:
-    with engine.connect() as conn:
-        return [r[0] for r in conn.execute(sa.select(domain_settings.c.domain).order_by(domain_settings.c.domain))]

@@ -24,6 +24,7 @@ from dmarcpilot.cli import (
     sample,
     summary,
 )
+from dmarcpilot.cli import dns as dns_cli
 from dmarcpilot.cli.common import EXIT_ERROR, Settings
 from dmarcpilot.errors import DmarcpilotError
 
@@ -61,6 +62,7 @@ cli.add_command(summary.senders_cmd)
 cli.add_command(check.check_cmd)
 cli.add_command(fetch.fetch_cmd)
 cli.add_command(run.run_cmd)
+cli.add_command(dns_cli.dns_group)
 for command in (publish.domain_group, publish.records_cmd, publish.zone_cmd, publish.spf_group, dkim.dkim_group):
     cli.add_command(command)
 cli.add_command(alerts.alerts_group)

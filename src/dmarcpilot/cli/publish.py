@@ -17,7 +17,7 @@ from dmarcpilot.enrich.catalogue import load_catalogue
 from dmarcpilot.enrich.rdns import make_resolver
 from dmarcpilot.policy.approvals import normalise_domain
 from dmarcpilot.policy.domains import ALL_QUALIFIERS
-from dmarcpilot.policy.publish import Publication, digest, master_file, zone_records
+from dmarcpilot.policy.publish import Publication, master_file, publication_digest, zone_records
 from dmarcpilot.policy.publisher import Change, publication
 from dmarcpilot.policy.spfcompile import SpfMode
 from dmarcpilot.policy.zone import ZoneRecord
@@ -176,7 +176,7 @@ def zone_cmd(settings: Settings, domain: str, offline: bool, nameservers: tuple[
              fmt: str) -> None:
     """The hosted zone as an RFC 1035 master file that BIND, NSD or Knot load unchanged."""
     pub, _ = _publication(settings, domain, offline, nameservers)
-    serial = zone_serial(settings.engine(), pub.settings.hosted_zone, digest(pub.hosted))
+    serial = zone_serial(settings.engine(), pub.settings.hosted_zone, publication_digest(pub))
     records = zone_records(pub, serial)
     if fmt == "json":
         text = json.dumps({"zone": pub.settings.hosted_zone, "serial": serial, "records": [
@@ -204,7 +204,7 @@ def spf_group() -> None:
 def spf_refresh(settings: Settings, domain: str, nameservers: tuple[str, ...], fmt: str) -> None:
     """Re-resolve the approved vendors' includes, store the snapshots and show what changed."""
     pub, changes = _publication(settings, domain, False, nameservers)
-    serial = zone_serial(settings.engine(), pub.settings.hosted_zone, digest(pub.hosted))
+    serial = zone_serial(settings.engine(), pub.settings.hosted_zone, publication_digest(pub))
     if fmt == "json":
         emit_json({"domain": pub.settings.domain, "serial": serial, "changes": _changes(changes)})
         return

@@ -96,6 +96,13 @@ def digest(records: Iterable[ZoneRecord]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def publication_digest(pub: Publication) -> str:
+    """The digest a hosted zone's serial is taken for: its records and the apex (name servers, contact)."""
+    apex = [ZoneRecord(r.name, r.rdtype, r.value.split(" ")[0] if r.rdtype == "SOA" else r.value, r.ttl)
+            for r in zone_records(pub, 0)[: 1 + max(1, len(pub.settings.nameservers))]]
+    return digest([*apex, *pub.hosted])
+
+
 def zone_records(pub: Publication, serial: int) -> list[ZoneRecord]:
     """The hosted zone in full: SOA and NS at the apex, then the hosted records."""
     s = pub.settings

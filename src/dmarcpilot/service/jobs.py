@@ -26,7 +26,7 @@ from dmarcpilot.jobs.alerts import AlertWindows, detect, run_alerts
 from dmarcpilot.jobs.rdns import refresh_reverse_dns
 from dmarcpilot.policy.publisher import publication
 from dmarcpilot.settings import AppSettings
-from dmarcpilot.store.schema import domain_settings
+from dmarcpilot.store.publishing import configured_domains
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +38,6 @@ class JobKind(enum.Enum):
 
 
 JobFunc = Callable[[sa.Engine, AppSettings, list[Path]], dict[str, Any]]
-
-
-def configured_domains(engine: sa.Engine) -> list[str]:
-    """Every domain with settings (``dmarcpilot domain set``)."""
-    with engine.connect() as conn:
-        return [r[0] for r in conn.execute(sa.select(domain_settings.c.domain).order_by(domain_settings.c.domain))]
 
 
 def _nameservers(settings: AppSettings) -> list[str] | None:

@@ -29,6 +29,12 @@ def get_settings(engine: sa.Engine, domain: str) -> DomainSettings:
     return DomainSettings.from_dict({**data, "domain": domain})
 
 
+def configured_domains(engine: sa.Engine) -> list[str]:
+    """Domains with publishing settings, sorted: the ones dmarcpilot serves and alerts for."""
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(domain_settings.c.domain).order_by(domain_settings.c.domain)).scalars())
+
+
 def save_settings(engine: sa.Engine, settings: DomainSettings, actor: str) -> None:
     values = {"settings": settings.to_dict(), "updated_by": actor, "updated_at": datetime.now(UTC)}
     with engine.begin() as conn:

@@ -9,6 +9,7 @@ unknown group (network owner and reverse-DNS organisational domain).
 from __future__ import annotations
 
 import ipaddress
+import threading
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -56,24 +57,28 @@ def analyse(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, catalog
     """
     key = (str(engine.url), domain, days, window_start(days, today), bounded, id(ipdb), id(catalogue),
            data_version(engine, domain))
-    cached = _CACHE.get(key)
+    with _LOCK:
+        cached = _CACHE.get(key)
     if cached is not None:
         return list(cached)
     with gc_paused():
         rows = _analyse(engine, domain, days, ipdb, catalogue, today, bounded)
-    if len(_CACHE) >= _CACHE_SIZE:
-        _CACHE.pop(next(iter(_CACHE)))
-    _CACHE[key] = tuple(rows)
+    with _LOCK:
+        while len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = tuple(rows)
     return rows
 
 
 _CACHE: dict[tuple[Any, ...], tuple[AnalysedSource, ...]] = {}
-_CACHE_SIZE = 16
+_CACHE_SIZE = 32
+_LOCK = threading.Lock()  # the web app analyses in a thread pool
 
 
 def clear_cache() -> None:
     """Forget every cached analysis (benchmarks measure the cold path with it)."""
-    _CACHE.clear()
+    with _LOCK:
+        _CACHE.clear()
 
 
 def _analyse(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, catalogue: Catalogue,

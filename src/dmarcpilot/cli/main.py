@@ -23,6 +23,7 @@ from dmarcpilot.cli import (
     run,
     sample,
     summary,
+    web,
 )
 from dmarcpilot.cli import dns as dns_cli
 from dmarcpilot.cli.common import EXIT_ERROR, Settings
@@ -51,6 +52,8 @@ def cli(ctx: click.Context, db: str | None, ip_database: str | None, verbose: bo
 
 cli.add_command(ingest.ingest_cmd)
 cli.add_command(ingest.reingest_cmd)
+cli.add_command(fetch.fetch_cmd)
+cli.add_command(run.run_cmd)
 cli.add_command(reports.reports_cmd)
 cli.add_command(reports.quarantine_cmd)
 cli.add_command(ipdata.ipdata_group)
@@ -60,14 +63,14 @@ cli.add_command(summary.summary_cmd)
 cli.add_command(summary.sources_cmd)
 cli.add_command(summary.senders_cmd)
 cli.add_command(check.check_cmd)
-cli.add_command(fetch.fetch_cmd)
-cli.add_command(run.run_cmd)
-cli.add_command(dns_cli.dns_group)
 for command in (publish.domain_group, publish.records_cmd, publish.zone_cmd, publish.spf_group, dkim.dkim_group):
     cli.add_command(command)
 cli.add_command(alerts.alerts_group)
 for command in (enforce.plan_cmd, enforce.advance_cmd, enforce.rollback_cmd, enforce.timeline_cmd):
     cli.add_command(command)
+cli.add_command(dns_cli.dns_group)
+cli.add_command(web.serve_cmd)
+cli.add_command(web.user_group)
 for command in (approvals.approve_cmd, approvals.reject_cmd, approvals.approvals_cmd, approvals.audit_cmd):
     cli.add_command(command)
 

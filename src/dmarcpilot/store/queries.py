@@ -13,6 +13,7 @@ from dmarcpilot.store.schema import (
     UTCDateTime,
     aggregate_reports,
     approvals,
+    audit_log,
     daily_source_stats,
     failure_reports,
     quarantine,
@@ -213,15 +214,20 @@ def first_seen(engine: sa.Engine, domain: str) -> dict[str, date]:
 
 
 def data_version(engine: sa.Engine, domain: str) -> tuple[Any, ...]:
-    """What an analysis of ``domain`` depends on in the store, in a few index reads.
+    """What an analysis of ``domain`` depends on in the store, in one statement of index reads.
 
     Changes whenever a report is stored for the domain, a decision is taken
-    or a reverse-DNS answer is cached; equal versions mean equal analyses.
+    (the audit log) or a reverse-DNS answer is cached; equal versions mean
+    equal analyses.
     """
     domain = domain.lower().rstrip(".")
-    a, d, r = aggregate_reports.c, approvals.c, rdns_cache.c
+    a, log = aggregate_reports.c, audit_log.c
+    query = sa.select(
+        sa.select(sa.func.max(a.id)).where(a.domain == domain).scalar_subquery(),
+        sa.select(sa.func.count()).where(a.domain == domain).scalar_subquery(),
+        sa.select(sa.func.max(log.id)).where(log.domain == domain).scalar_subquery(),
+        sa.select(sa.func.max(rdns_cache.c.checked_at)).scalar_subquery(),
+        sa.select(sa.func.count()).select_from(rdns_cache).scalar_subquery(),
+    )
     with engine.connect() as conn:
-        reports = conn.execute(sa.select(sa.func.max(a.id), sa.func.count()).where(a.domain == domain)).one()
-        decided = conn.execute(sa.select(sa.func.max(d.decided_at), sa.func.count()).where(d.domain == domain)).one()
-        rdns = conn.execute(sa.select(sa.func.max(r.checked_at), sa.func.count())).one()
-    return (*reports, *decided, *rdns)
+        return tuple(conn.execute(query).one())

@@ -419,3 +419,49 @@ alerts_sent = sa.Table(
     sa.Column("last_at", UTCDateTime(), nullable=False),
     sa.Column("count", sa.Integer, nullable=False),
 )
+
+# -- web (issue 8): accounts, server-side sessions, API tokens, login failures (rate limiting) --
+web_users = sa.Table(
+    "web_users",
+    metadata,
+    sa.Column("username", sa.Text, primary_key=True),
+    sa.Column("password_hash", sa.Text, nullable=False),  # argon2id (web.accounts)
+    sa.Column("role", sa.String(16), nullable=False),  # store.users.Role
+    sa.Column("domains", JSONText, nullable=False),  # domains this account may see; ["*"]: all
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# Only the SHA-256 of a session's or token's random secret is kept: a database leak opens no session.
+web_sessions = sa.Table(
+    "web_sessions",
+    metadata,
+    sa.Column("token_hash", SHA256, primary_key=True),
+    sa.Column("username", sa.Text, sa.ForeignKey("web_users.username", ondelete="CASCADE"), nullable=False,
+              index=True),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False, index=True),
+)
+
+web_api_tokens = sa.Table(
+    "web_api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("token_hash", SHA256, nullable=False, unique=True),
+    sa.Column("username", sa.Text, sa.ForeignKey("web_users.username", ondelete="CASCADE"), nullable=False,
+              index=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("last_used_at", UTCDateTime()),
+)
+
+# One row per failed login, keyed by "user:<name>" and "ip:<address>"; counted over a sliding window.
+web_login_failures = sa.Table(
+    "web_login_failures",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Index("ix_web_login_failures_key_at", "key", "at"),
+)

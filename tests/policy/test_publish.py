@@ -92,6 +92,7 @@ def test_offline_uses_the_snapshot_and_refresh_shows_the_diff(engine: sa.Engine)
     # nothing resolved yet: the includes stay includes, the own mx term is kept as written
     assert "include:spf.esp-a.example" in before.spf.record.to_text()
     assert dict(before.spf.kept)["spf.esp-a.example"] == NOT_RESOLVED
+    assert any("2 include(s) never resolved" in w for w in before.warnings)
     online, _ = asyncio.run(publication(engine, DOMAIN, CATALOGUE, world()))
     offline, _ = asyncio.run(publication(engine, DOMAIN, CATALOGUE, None))
     assert offline.hosted == online.hosted and offline.own_dns == online.own_dns

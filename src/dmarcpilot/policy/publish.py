@@ -49,6 +49,10 @@ class Publication:
     @property
     def warnings(self) -> tuple[str, ...]:
         out = list(self.spf.warnings)
+        unresolved = [name for name, why in self.spf.kept if why.startswith("not resolved yet")]
+        if unresolved:
+            out.append(f"{len(unresolved)} include(s) never resolved ({', '.join(unresolved)}): the lookup count "
+                       "counts each as one; run 'dmarcpilot spf refresh' where DNS is reachable")
         if not self.proof.holds:
             out.append(f"the compiled SPF record differs from the approvals for {len(self.proof.mismatches)} "
                        f"of {self.proof.checked} addresses checked: do not publish it")

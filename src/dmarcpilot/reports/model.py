@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from dmarcpilot.records.dmarc import Alignment as Alignment  # policy_published holds the record's own tags
+from dmarcpilot.records.dmarc import Policy as Policy
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -25,21 +28,6 @@ class ReportKind(enum.Enum):
 class Schema(enum.Enum):
     RFC7489 = "rfc7489"
     RFC9990 = "rfc9990"
-
-
-class Alignment(enum.Enum):
-    """``adkim`` / ``aspf`` (RFC 9989 section 4.7)."""
-
-    RELAXED = "r"
-    STRICT = "s"
-
-
-class Policy(enum.Enum):
-    """``p`` / ``sp`` / ``np`` (RFC 9989 section 4.7)."""
-
-    NONE = "none"
-    QUARANTINE = "quarantine"
-    REJECT = "reject"
 
 
 class Disposition(enum.Enum):

@@ -13,7 +13,7 @@ from tests.web.site import DOMAIN, PASSWORD, Site, aggregate, csrf_of
 def test_approve_a_service_changes_the_records(site: Site) -> None:
     client = site.login("admin")
     before = client.get(f"/api/domains/{DOMAIN}/records").json()
-    assert "wl.sendgrid.net" not in before["spf_record"]
+    assert "include:sendgrid.net" not in before["spf_record"]
     sendgrid = next(s for s in client.get(f"/api/domains/{DOMAIN}").json()["services"] if s["service_id"] == "sendgrid")
     assert (sendgrid["status"], sendgrid["class"], sendgrid["messages"]) == ("pending", "known-but-unapproved", 120)
     answer = client.post(f"/domains/{DOMAIN}/decisions", data={
@@ -21,10 +21,10 @@ def test_approve_a_service_changes_the_records(site: Site) -> None:
         follow_redirects=False)
     assert answer.status_code == 303
     after = client.get(f"/api/domains/{DOMAIN}/records").json()
-    assert "include:wl.sendgrid.net" in after["spf_record"]
+    assert "include:sendgrid.net" in after["spf_record"]
     assert "sendgrid" in after["approved_services"]
     page = client.get(f"/domains/{DOMAIN}/records").text
-    assert "include:wl.sendgrid.net" in page
+    assert "include:sendgrid.net" in page
     # the cached analysis of the domain page follows the decision
     services = client.get(f"/api/domains/{DOMAIN}").json()["services"]
     assert next(s for s in services if s["service_id"] == "sendgrid")["status"] == "approved"

@@ -107,7 +107,7 @@ def test_login_approve_and_see_the_records_change(server: str, browser: WebDrive
     row = driver.find_element(By.CSS_SELECTOR, "tr[data-service=sendgrid]")
     assert row.find_element(By.CLASS_NAME, "status").text == "pending"
     driver.get(base + f"/domains/{DOMAIN}/records")
-    assert "wl.sendgrid.net" not in driver.find_element(By.ID, "spf-record").text
+    assert "include:sendgrid.net" not in driver.find_element(By.ID, "spf-record").text
     driver.get(base + f"/domains/{DOMAIN}")
     row = driver.find_element(By.CSS_SELECTOR, "tr[data-service=sendgrid]")
     row.find_element(By.NAME, "reason").send_keys("department newsletters")
@@ -115,7 +115,7 @@ def test_login_approve_and_see_the_records_change(server: str, browser: WebDrive
     WebDriverWait(driver, 20).until(lambda d: d.find_element(
         By.CSS_SELECTOR, "tr[data-service=sendgrid] .status").text == "approved")
     driver.get(base + f"/domains/{DOMAIN}/records")
-    assert "include:wl.sendgrid.net" in driver.find_element(By.ID, "spf-record").text
+    assert "include:sendgrid.net" in driver.find_element(By.ID, "spf-record").text
     driver.find_element(By.CSS_SELECTOR, "button[hx-get]").click()  # drift on demand, through htmx
     WebDriverWait(driver, 30).until(ec.presence_of_element_located((By.ID, "drift-result")))
     _shot(driver, "05-records")

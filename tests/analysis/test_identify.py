@@ -161,3 +161,14 @@ def test_the_cached_analysis_follows_new_reports_and_decisions(engine: sa.Engine
     more = {r.evidence.ip: r for r in analyse(engine, "example.edu", 2, ipdb, catalogue,  # type: ignore[arg-type]
                                               today=date(2023, 11, 15))}
     assert more["192.0.2.1"].evidence.messages == 2 * first["192.0.2.1"].evidence.messages
+
+
+def test_network_set_boundaries() -> None:
+    from dmarcpilot.analysis.identify import NetworkSet
+
+    nets = NetworkSet([ipaddress.ip_network("192.0.2.128/25"), ipaddress.ip_network("2001:db8:1::/48")])
+    assert "192.0.2.128" in nets and "192.0.2.255" in nets
+    assert "192.0.2.127" not in nets and "192.0.3.0" not in nets
+    assert "2001:db8:1:ffff:ffff:ffff:ffff:ffff" in nets and "2001:db8:2::" not in nets
+    assert "not an address" not in nets and "::ffff:192.0.2.200" not in nets  # v4-mapped is another family
+    assert not NetworkSet([]) and nets

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import socket
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -123,6 +124,22 @@ def classify(ev: SourceEvidence, attribution: Attribution, decision: str | None,
     return SenderClass.UNKNOWN
 
 
-def in_networks(ip: str, networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
-    address = ipaddress.ip_address(ip)
-    return any(address in network for network in networks)
+class NetworkSet:
+    """Approved networks, tested fast: a source's text address is packed once, then compared as integers."""
+
+    def __init__(self, networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> None:
+        self._v4 = [(int(n.network_address), int(n.broadcast_address)) for n in networks if n.version == 4]
+        self._v6 = [(int(n.network_address), int(n.broadcast_address)) for n in networks if n.version == 6]
+
+    def __bool__(self) -> bool:
+        return bool(self._v4 or self._v6)
+
+    def __contains__(self, ip: str) -> bool:
+        try:
+            if ":" in ip:
+                value, ranges = int.from_bytes(socket.inet_pton(socket.AF_INET6, ip), "big"), self._v6
+            else:
+                value, ranges = int.from_bytes(socket.inet_pton(socket.AF_INET, ip), "big"), self._v4
+        except OSError:
+            return False
+        return any(low <= value <= high for low, high in ranges)

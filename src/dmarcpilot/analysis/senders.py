@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from dmarcpilot.analysis.figures import rate, window_start
-from dmarcpilot.analysis.identify import Attribution, SenderClass, SourceEvidence, attribute, classify, in_networks
+from dmarcpilot.analysis.identify import Attribution, NetworkSet, SenderClass, SourceEvidence, attribute, classify
 from dmarcpilot.enrich.catalogue import Catalogue
 from dmarcpilot.enrich.ipdata import IpDatabase, IpInfo
 from dmarcpilot.gcpause import gc_paused
@@ -94,13 +94,13 @@ def _analyse(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, catalo
             evidence[ip].add_evidence(kind, value, messages, passed)
     names = reverse_names(engine, list(evidence))
     service_decisions, network_texts = decisions(engine, domain)
-    networks = [ipaddress.ip_network(n) for n in network_texts]
+    networks = NetworkSet(ipaddress.ip_network(n) for n in network_texts)
     out = []
     for ip in sorted(evidence, key=lambda i: (-evidence[i].messages, i)):
         ev, info = evidence[ip], ipdb.lookup(ip)
         ptr, confirmed = names.get(ip, (None, False))
         attribution = attribute(ev, info, ptr, confirmed, catalogue)
-        by_network = bool(networks) and in_networks(ip, networks)
+        by_network = bool(networks) and ip in networks
         decision = service_decisions.get(attribution.service.id) if attribution.service else None
         status = "approved" if by_network else (decision or "pending")
         out.append(AnalysedSource(ev, info, ptr, confirmed, attribution,

@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from dmarcpilot.analysis.figures import rate, window_start
-from dmarcpilot.analysis.identify import SenderClass, SourceEvidence, in_networks
+from dmarcpilot.analysis.identify import NetworkSet, SenderClass, SourceEvidence
 from dmarcpilot.analysis.senders import analyse
 from dmarcpilot.enrich.catalogue import Catalogue, load_catalogue
 from dmarcpilot.enrich.ipdata import IpDatabase
@@ -74,8 +74,8 @@ def summarise(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, today
         approved = [r.evidence for r in rows if r.sender_class is SenderClass.APPROVED]
     else:
         totals = source_counters(engine, domain, since)
-        networks = [ipaddress.ip_network(n) for n in network_texts]
-        approved = [t for t in totals if networks and in_networks(t.ip, networks)]
+        networks = NetworkSet(ipaddress.ip_network(n) for n in network_texts)
+        approved = [t for t in totals if networks and t.ip in networks]
     countries = None
     if ipdb.available:
         countries = len({c for c in (ipdb.lookup(t.ip).country for t in totals) if c})

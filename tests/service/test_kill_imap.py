@@ -30,8 +30,15 @@ def test_sigkill_during_imap_fetch_loses_and_doubles_nothing(sqlite_url: str, tm
                 str(password), "--batch-size", "20", "--format", "json"]
         interrupted = 0
         for _ in range(30):
+            # Kill once this run has moved at least one batch, a random moment into the next one: every run
+            # makes progress and is cut mid-work, however fast the machine is.
+            archived = server.count("dmarcpilot-archive")
             fetch = proc.start(sqlite_url, *args, log=tmp_path / "fetch.log")
-            time.sleep(rng.uniform(0.8, 2.5))
+            deadline = time.monotonic() + 120
+            while fetch.poll() is None and server.count("dmarcpilot-archive") == archived \
+                    and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(rng.uniform(0.0, 0.4))
             interrupted += proc.kill(fetch)
             if fetch.returncode != -9:  # it finished before the kill
                 break

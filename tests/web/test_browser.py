@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -112,7 +113,8 @@ def test_login_approve_and_see_the_records_change(server: str, browser: WebDrive
     row = driver.find_element(By.CSS_SELECTOR, "tr[data-service=sendgrid]")
     row.find_element(By.NAME, "reason").send_keys("department newsletters")
     row.find_element(By.CSS_SELECTOR, "button[value=approved]").click()
-    WebDriverWait(driver, 20).until(lambda d: d.find_element(
+    # htmx swaps the row in: an element found just before the swap goes stale, so look again
+    WebDriverWait(driver, 20, ignored_exceptions=(StaleElementReferenceException,)).until(lambda d: d.find_element(
         By.CSS_SELECTOR, "tr[data-service=sendgrid] .status").text == "approved")
     driver.get(base + f"/domains/{DOMAIN}/records")
     assert "include:sendgrid.net" in driver.find_element(By.ID, "spf-record").text

@@ -14,7 +14,6 @@ from dmarcpilot.enrich.catalogue import load_catalogue
 from dmarcpilot.enrich.ipdata import IpDatabase
 from dmarcpilot.enrich.rdns import make_resolver
 from dmarcpilot.jobs.alerts import AlertWindows, detect, drift, run_alerts
-from dmarcpilot.jobs.notify import SmtpSettings
 from dmarcpilot.policy.approvals import normalise_domain
 from dmarcpilot.store.publishing import configured_domains
 
@@ -41,13 +40,14 @@ def run_cmd(settings: Settings, domains: tuple[str, ...], dry_run: bool, check_r
     names = [normalise_domain(d) for d in domains] or configured_domains(engine)
     ipdb, catalogue = IpDatabase.optional(settings.ip_databases), load_catalogue()
     windows = AlertWindows(quiet=timedelta(hours=quiet_hours))
+    smtp = settings.app_settings().notify  # [notify] of the configuration file, DMARCPILOT_SMTP_* over it
+    client = ResolverClient(make_resolver(list(nameservers) or None)) if check_records else None
     out: list[dict[str, Any]] = []
     for domain in names:
         alerts = detect(engine, domain, ipdb, catalogue, windows=windows)
-        if check_records:
-            client = ResolverClient(make_resolver(list(nameservers) or None))
+        if client is not None:
             alerts += asyncio.run(drift(engine, domain, catalogue, client))
-        result = run_alerts(engine, domain, alerts, SmtpSettings.from_env(), windows, dry_run)
+        result = run_alerts(engine, domain, alerts, smtp, windows, dry_run)
         out.append({"domain": domain, "detected": [a.to_dict() for a in result.detected],
                     "sent": [a.key for a in result.sent], "suppressed": [a.key for a in result.suppressed],
                     "failed": result.failed})

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import smtplib
 import socket
 import urllib.request
 from dataclasses import dataclass
 from email.message import EmailMessage
-from pathlib import Path
 
 from dmarcpilot.analysis.alerts import Alert
 from dmarcpilot.errors import DmarcpilotError
@@ -21,33 +19,24 @@ class DeliveryError(DmarcpilotError):
 
 @dataclass(frozen=True)
 class SmtpSettings:
-    """From ``DMARCPILOT_SMTP_HOST`` / ``_PORT`` / ``_FROM`` / ``_STARTTLS`` (1) / ``_USER`` / ``_PASSWORD``
+    """Outgoing mail for alerts: the ``[notify]`` settings (``settings.py``; ``DMARCPILOT_SMTP_*``).
 
-    (or ``_PASSWORD_FILE``).
+    An empty ``sender`` means ``dmarcpilot@`` this host's name, looked up when a message is sent.
     """
 
     host: str = "localhost"
     port: int = 25
-    sender: str = f"dmarcpilot@{socket.getfqdn()}"
+    sender: str = ""
     starttls: bool = False
     user: str | None = None
     password: str | None = None
     timeout: float = 20.0
 
-    @classmethod
-    def from_env(cls) -> SmtpSettings:
-        env = os.environ
-        password_file = env.get("DMARCPILOT_SMTP_PASSWORD_FILE")
-        password = Path(password_file).read_text().strip() if password_file else env.get("DMARCPILOT_SMTP_PASSWORD")
-        return cls(env.get("DMARCPILOT_SMTP_HOST", "localhost"), int(env.get("DMARCPILOT_SMTP_PORT", "25")),
-                   env.get("DMARCPILOT_SMTP_FROM", cls.sender), env.get("DMARCPILOT_SMTP_STARTTLS", "") == "1",
-                   env.get("DMARCPILOT_SMTP_USER"), password)
-
 
 def send_mail(settings: SmtpSettings, recipients: tuple[str, ...], alerts: list[Alert]) -> None:
     """One message listing the alerts (plain text; alert text is data, never markup)."""
     message = EmailMessage()
-    message["From"] = settings.sender
+    message["From"] = settings.sender or f"dmarcpilot@{socket.getfqdn()}"
     message["To"] = ", ".join(recipients)
     domains = sorted({a.domain for a in alerts})
     message["Subject"] = f"dmarcpilot: {len(alerts)} alert{'s' if len(alerts) > 1 else ''} for {', '.join(domains)}"

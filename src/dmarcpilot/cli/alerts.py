@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +12,7 @@ from dmarcpilot.dnsclient import ResolverClient
 from dmarcpilot.enrich.catalogue import load_catalogue
 from dmarcpilot.enrich.ipdata import IpDatabase
 from dmarcpilot.enrich.rdns import make_resolver
-from dmarcpilot.jobs.alerts import AlertWindows, detect, drift, run_alerts
+from dmarcpilot.jobs.alerts import AlertWindows, alert_domain
 from dmarcpilot.policy.approvals import normalise_domain
 from dmarcpilot.store.publishing import configured_domains
 
@@ -44,10 +43,7 @@ def run_cmd(settings: Settings, domains: tuple[str, ...], dry_run: bool, check_r
     client = ResolverClient(make_resolver(list(nameservers) or None)) if check_records else None
     out: list[dict[str, Any]] = []
     for domain in names:
-        alerts = detect(engine, domain, ipdb, catalogue, windows=windows)
-        if client is not None:
-            alerts += asyncio.run(drift(engine, domain, catalogue, client))
-        result = run_alerts(engine, domain, alerts, smtp, windows, dry_run)
+        result = alert_domain(engine, domain, ipdb, catalogue, smtp, windows, dry_run, client)
         out.append({"domain": domain, "detected": [a.to_dict() for a in result.detected],
                     "sent": [a.key for a in result.sent], "suppressed": [a.key for a in result.suppressed],
                     "failed": result.failed})

@@ -8,6 +8,7 @@ the next run tries again.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -112,3 +113,13 @@ def run_alerts(engine: sa.Engine, domain: str, alerts: list[Alert], smtp: SmtpSe
     for failure in result.failed:
         log.warning("alert delivery: %s", failure)
     return result
+
+
+def alert_domain(engine: sa.Engine, domain: str, ipdb: IpDatabase, catalogue: Catalogue, smtp: SmtpSettings,
+                 windows: AlertWindows = AlertWindows(), dry_run: bool = False,
+                 client: DnsClient | None = None) -> AlertRun:
+    """Detect (and, with a DNS client, look for drift) then deliver: one run of the alert job for a domain."""
+    alerts = detect(engine, domain, ipdb, catalogue, windows=windows)
+    if client is not None:
+        alerts += asyncio.run(drift(engine, domain, catalogue, client))
+    return run_alerts(engine, domain, alerts, smtp, windows, dry_run)

@@ -22,7 +22,7 @@ from dmarcpilot.dnsclient import ResolverClient
 from dmarcpilot.enrich.catalogue import load_catalogue
 from dmarcpilot.enrich.ipdata import IpDatabase
 from dmarcpilot.enrich.rdns import make_resolver
-from dmarcpilot.jobs.alerts import AlertWindows, detect, run_alerts
+from dmarcpilot.jobs.alerts import AlertWindows, alert_domain
 from dmarcpilot.jobs.rdns import refresh_reverse_dns
 from dmarcpilot.policy.publisher import publication
 from dmarcpilot.settings import AppSettings
@@ -65,8 +65,7 @@ def run_alert_checks(engine: sa.Engine, settings: AppSettings, ip_databases: lis
     windows = AlertWindows()
     sent: dict[str, int] = {}
     for domain in configured_domains(engine):
-        alerts = detect(engine, domain, ipdb, catalogue, windows=windows)
-        result = run_alerts(engine, domain, alerts, settings.notify, windows)
+        result = alert_domain(engine, domain, ipdb, catalogue, settings.notify, windows)
         sent[domain] = len(result.sent)
         for failure in result.failed:
             log.warning("alerts for %s: %s", domain, failure)

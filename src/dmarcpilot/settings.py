@@ -38,7 +38,7 @@ _IMAP_KEYS = ("url", "host", "port", "user", "folder", "security", "auth", "pass
 _RECEIVER_KEYS = ("host", "port", "recipients", "spool_dir", "max_message_bytes", "tls_cert", "tls_key",
                   "require_starttls", "hostname")
 _SERVICE_KEYS = ("poll_interval", "rdns_interval", "rdns_limit", "spf_refresh_interval", "alerts_interval",
-                 "nameservers", "reconnect_delay")
+                 "analyses_interval", "nameservers", "reconnect_delay")
 _NOTIFY_KEYS = ("host", "port", "from", "starttls", "user", "password", "password_file")
 
 
@@ -51,6 +51,7 @@ class ServiceSettings:
     rdns_limit: int = 10_000
     spf_refresh_interval: float = 86_400.0
     alerts_interval: float = 3600.0
+    analyses_interval: float = 60.0
     nameservers: tuple[str, ...] = ()
     reconnect_delay: float = 30.0
 
@@ -268,6 +269,7 @@ def _service(table: Table) -> ServiceSettings:
         rdns_limit=_value(table, "rdns_limit", int, d.rdns_limit, where),
         spf_refresh_interval=_value(table, "spf_refresh_interval", float, d.spf_refresh_interval, where),
         alerts_interval=_value(table, "alerts_interval", float, d.alerts_interval, where),
+        analyses_interval=_value(table, "analyses_interval", float, d.analyses_interval, where),
         nameservers=_strings(table.get("nameservers")),
         reconnect_delay=_value(table, "reconnect_delay", float, d.reconnect_delay, where),
     )

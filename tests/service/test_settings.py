@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from dmarcpilot.cli.common import Settings
 from dmarcpilot.cli.main import cli
 from dmarcpilot.errors import ConfigError
-from dmarcpilot.service.jobs import JobKind, Schedule, run_alert_checks, run_rdns, run_spf_refresh
+from dmarcpilot.service.jobs import JobKind, Schedule, run_alert_checks, run_analyses, run_rdns, run_spf_refresh
 from dmarcpilot.settings import load_settings
 from dmarcpilot.sources.imap import ImapAuth, ImapSecurity
 from dmarcpilot.sources.watch import AfterIngest
@@ -146,9 +146,10 @@ def test_jobs_run_on_an_empty_store_and_the_schedule_honours_intervals(sqlite_ur
     assert run_rdns(engine, settings, [])["looked_up"] == 0
     assert run_spf_refresh(engine, settings, []) == {"domains": 0, "changes": {}}
     assert run_alert_checks(engine, settings, []) == {"domains": 0, "sent": {}}
+    assert run_analyses(engine, settings, []) == {"domains": 0, "computed": {}}
     schedule = Schedule()
     schedule.configure(settings, now=0.0)
-    assert set(schedule.due) == {JobKind.SPF_REFRESH, JobKind.ALERTS}  # rdns_interval = 0: off
+    assert set(schedule.due) == {JobKind.SPF_REFRESH, JobKind.ALERTS, JobKind.ANALYSES}  # rdns_interval = 0: off
     engine.dispose()
 
 

@@ -9,60 +9,55 @@ unknown group (network owner and reverse-DNS organisational domain).
 from __future__ import annotations
 
 import ipaddress
+import logging
 import threading
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
+from dmarcpilot.analysis.analysed import AnalysedSource
 from dmarcpilot.analysis.figures import rate, window_start
-from dmarcpilot.analysis.identify import Attribution, NetworkSet, SenderClass, SourceEvidence, attribute, classify
+from dmarcpilot.analysis.identify import NetworkSet, SenderClass, SourceEvidence, attribute, classify
+from dmarcpilot.analysis.snapshot import decode, encode, snapshot_version, window_name
 from dmarcpilot.enrich.catalogue import Catalogue
-from dmarcpilot.enrich.ipdata import IpDatabase, IpInfo
+from dmarcpilot.enrich.ipdata import IpDatabase
 from dmarcpilot.gcpause import gc_paused
 from dmarcpilot.store.queries import data_version, decisions, reverse_names, source_counters, source_evidence
+from dmarcpilot.store.snapshots import forget_snapshots, load_snapshot, save_snapshot
+from dmarcpilot.store.snapshots import snapshot_version as stored_version
 
+__all__ = ["AnalysedSource", "analyse", "clear_cache", "is_current", "senders"]
 
-@dataclass(frozen=True, slots=True)
-class AnalysedSource:
-    evidence: SourceEvidence
-    info: IpInfo
-    ptr: str | None
-    ptr_confirmed: bool
-    attribution: Attribution
-    sender_class: SenderClass
-    status: str  # approved | rejected | pending
-
-    def to_dict(self) -> dict[str, Any]:
-        ev, service = self.evidence, self.attribution.service
-        return {
-            "ip": ev.ip, "service": service.id if service else None, "group": self.attribution.group,
-            "class": self.sender_class.value, "status": self.status, "messages": ev.messages,
-            "dmarc_pass_rate": rate(ev.dmarc_pass, ev.messages), "country": self.info.country,
-            "asn": self.info.asn, "as_org": self.info.as_name, "ptr": self.ptr, "ptr_confirmed": self.ptr_confirmed,
-            "confidence": self.attribution.confidence.value if self.attribution.confidence else None,
-            "evidence": list(self.attribution.evidence),
-        }
+log = logging.getLogger(__name__)
 
 
 def analyse(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, catalogue: Catalogue,
             today: date | None = None, bounded: bool = False) -> list[AnalysedSource]:
     """The window of ``days`` days ending ``today``; reports after ``today`` count too unless ``bounded``.
 
-    The result is kept per process until the store's data for the domain
-    changes (``store.queries.data_version``): a dashboard asking again, or a
-    second command of the same job, costs a few index reads.
+    Computed once per version of what it depends on (``analysis.snapshot``):
+    kept in this process, and in the store for every other process, until
+    the store's data for the domain changes (``store.queries.data_version``),
+    or the catalogue or IP data do. A dashboard asking again, a second
+    command of the same job, or a web process on another machine costs a
+    few index reads and, at most, one snapshot read.
     """
-    key = (str(engine.url), domain, days, window_start(days, today), bounded, id(ipdb), id(catalogue),
-           data_version(engine, domain))
+    since = window_start(days, today)
+    window = window_name(days, since, since + timedelta(days=days) if bounded else None)
+    version = snapshot_version(data_version(engine, domain), catalogue, ipdb)
+    key = (str(engine.url), domain, window, version)
     with _LOCK:
         cached = _CACHE.get(key)
     if cached is not None:
         return list(cached)
     with gc_paused():
-        rows = _analyse(engine, domain, days, ipdb, catalogue, today, bounded)
+        payload = load_snapshot(engine, domain, window, version)
+        rows = decode(payload, catalogue) if payload is not None else None
+        if rows is None:
+            rows = _analyse(engine, domain, days, ipdb, catalogue, today, bounded)
+            _save(engine, domain, window, version, rows)
     with _LOCK:
         while len(_CACHE) >= _CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))
@@ -70,15 +65,36 @@ def analyse(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, catalog
     return rows
 
 
+def _save(engine: sa.Engine, domain: str, window: str, version: str, rows: list[AnalysedSource]) -> None:
+    """Share the analysis with every process; a store that refuses (read-only, busy) only costs speed."""
+    try:
+        save_snapshot(engine, domain, window, version, encode(rows))
+    except sa.exc.OperationalError as exc:
+        log.warning("analysis of %s not kept in the store: %s", domain, exc)
+
+
+def is_current(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, catalogue: Catalogue,
+               today: date | None = None) -> bool:
+    """Whether the store holds the analysis of this window for the data as it is now (no payload read)."""
+    since = window_start(days, today)
+    version = snapshot_version(data_version(engine, domain), catalogue, ipdb)
+    return stored_version(engine, domain, window_name(days, since, None)) == version
+
+
 _CACHE: dict[tuple[Any, ...], tuple[AnalysedSource, ...]] = {}
 _CACHE_SIZE = 32
 _LOCK = threading.Lock()  # the web app analyses in a thread pool
 
 
-def clear_cache() -> None:
-    """Forget every cached analysis (benchmarks measure the cold path with it)."""
+def clear_cache(engine: sa.Engine | None = None) -> None:
+    """Forget every analysis kept in this process (and in ``engine``'s store, when given).
+
+    Benchmarks measure the path after new data with both forgotten.
+    """
     with _LOCK:
         _CACHE.clear()
+    if engine is not None:
+        forget_snapshots(engine)
 
 
 def _analyse(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, catalogue: Catalogue,

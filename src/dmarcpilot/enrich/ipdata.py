@@ -12,6 +12,8 @@ Without a file every answer is empty: a clear warning, never a failure.
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,6 +123,11 @@ class IpDatabase:
         if len(self._cache) < 1_000_000:
             self._cache[key] = info
         return info
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """Which files, of which build: equal fingerprints, equal answers (``analysis.snapshot``)."""
+        return json.dumps([(d["path"], d["type"], d["build_epoch"], d["nodes"]) for d in self.describe()])
 
     def describe(self) -> list[dict[str, Any]]:
         out = []

@@ -1,4 +1,4 @@
-"""The scheduled jobs of ``dmarcpilot run``: reverse DNS, SPF refresh, alerts.
+"""The scheduled jobs of ``dmarcpilot run``: reverse DNS, SPF refresh, alerts, shared analyses.
 
 Each job is a plain function of the engine and the settings; the scheduler
 (``service/runner.py``) calls it every ``interval`` seconds. A failing job is
@@ -23,6 +23,7 @@ from dmarcpilot.enrich.catalogue import load_catalogue
 from dmarcpilot.enrich.ipdata import IpDatabase
 from dmarcpilot.enrich.rdns import make_resolver
 from dmarcpilot.jobs.alerts import AlertWindows, alert_domain
+from dmarcpilot.jobs.analyses import refresh_analyses
 from dmarcpilot.jobs.rdns import refresh_reverse_dns
 from dmarcpilot.policy.publisher import publication
 from dmarcpilot.settings import AppSettings
@@ -35,6 +36,7 @@ class JobKind(enum.Enum):
     RDNS = "rdns"
     SPF_REFRESH = "spf_refresh"
     ALERTS = "alerts"
+    ANALYSES = "analyses"
 
 
 JobFunc = Callable[[sa.Engine, AppSettings, list[Path]], dict[str, Any]]
@@ -72,17 +74,23 @@ def run_alert_checks(engine: sa.Engine, settings: AppSettings, ip_databases: lis
     return {"domains": len(sent), "sent": sent}
 
 
+def run_analyses(engine: sa.Engine, _settings: AppSettings, ip_databases: list[Path]) -> dict[str, Any]:
+    """Recompute the shared analyses whose data changed (``analysis.snapshot``), before anyone asks."""
+    return refresh_analyses(engine, IpDatabase.optional(ip_databases), load_catalogue())
+
+
 JOBS: dict[JobKind, JobFunc] = {
     JobKind.RDNS: run_rdns,
     JobKind.SPF_REFRESH: run_spf_refresh,
     JobKind.ALERTS: run_alert_checks,
+    JobKind.ANALYSES: run_analyses,
 }
 
 
 def interval_of(kind: JobKind, settings: AppSettings) -> float:
     service = settings.service
     return {JobKind.RDNS: service.rdns_interval, JobKind.SPF_REFRESH: service.spf_refresh_interval,
-            JobKind.ALERTS: service.alerts_interval}[kind]
+            JobKind.ALERTS: service.alerts_interval, JobKind.ANALYSES: service.analyses_interval}[kind]
 
 
 @dataclass

@@ -465,3 +465,14 @@ web_login_failures = sa.Table(
     sa.Column("at", UTCDateTime(), nullable=False),
     sa.Index("ix_web_login_failures_key_at", "key", "at"),
 )
+
+# -- analyses kept for every process (analysis.snapshot): derived data, rebuilt when `version` differs --
+analysis_snapshots = sa.Table(
+    "analysis_snapshots",
+    metadata,
+    sa.Column("domain", sa.Text, primary_key=True),
+    sa.Column("window", sa.String(48), primary_key=True),  # "<days>:<first day>[:<last day>]"
+    sa.Column("version", SHA256, nullable=False),  # digest of the store's data version, catalogue and IP data
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),  # zlib-compressed JSON (analysis.snapshot)
+)

@@ -11,6 +11,9 @@ evidence of a service by itself.
 from __future__ import annotations
 
 import enum
+import functools
+import hashlib
+import json
 import re
 import tomllib
 from collections.abc import Iterable
@@ -136,6 +139,12 @@ class Catalogue:
 
     def __len__(self) -> int:
         return len(self.services)
+
+    @functools.cached_property
+    def digest(self) -> str:
+        """SHA-256 of every entry: equal digests, equal attributions (``analysis.snapshot``)."""
+        entries = [{**s.to_dict(), "publish_includes": list(s.publish_includes)} for s in self.services.values()]
+        return hashlib.sha256(json.dumps(sorted(entries, key=lambda e: e["id"])).encode()).hexdigest()
 
     def _by_domain(self, index: str, domain: str | None) -> Service | None:
         """The service owning ``domain`` or its closest parent (a suffix match on labels)."""

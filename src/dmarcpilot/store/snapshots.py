@@ -1,0 +1,58 @@
+"""Analysis snapshots: one derived row per domain and window, shared by every process.
+
+The payload is opaque here (``analysis.snapshot`` encodes it); a row is used
+only when its ``version`` equals the caller's, so a stale or foreign row is
+simply rebuilt. Writers race harmlessly: every writer of one version writes
+the same analysis, and the last one stays.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from dmarcpilot.store.dialect import upsert_insert
+from dmarcpilot.store.schema import analysis_snapshots
+
+#: Rows of other windows not rewritten for this long are dropped when a domain's snapshot is saved.
+KEEP = timedelta(days=2)
+
+
+def snapshot_version(engine: sa.Engine, domain: str, window: str) -> str | None:
+    """The version of the stored snapshot of ``window``, without reading its payload."""
+    s = analysis_snapshots.c
+    with engine.connect() as conn:
+        return conn.execute(sa.select(s.version).where(s.domain == domain, s.window == window)).scalar()
+
+
+def load_snapshot(engine: sa.Engine, domain: str, window: str, version: str) -> bytes | None:
+    """The payload of ``window``'s snapshot if it is of ``version``."""
+    s = analysis_snapshots.c
+    with engine.connect() as conn:
+        payload = conn.execute(sa.select(s.payload).where(s.domain == domain, s.window == window,
+                                                          s.version == version)).scalar()
+    return None if payload is None else bytes(payload)
+
+
+def save_snapshot(engine: sa.Engine, domain: str, window: str, version: str, payload: bytes,
+                  now: datetime | None = None) -> None:
+    """Store (or replace) ``window``'s snapshot; forget the domain's windows unused for ``KEEP``."""
+    now = now or datetime.now(UTC)
+    s = analysis_snapshots
+    with engine.begin() as conn:
+        insert = upsert_insert(conn, s).values(domain=domain, window=window, version=version, created_at=now,
+                                               payload=payload)
+        conn.execute(insert.on_conflict_do_update(
+            index_elements=[s.c.domain, s.c.window],
+            set_={"version": insert.excluded.version, "created_at": insert.excluded.created_at,
+                  "payload": insert.excluded.payload}))
+        conn.execute(sa.delete(s).where(s.c.domain == domain, s.c.window != window, s.c.created_at < now - KEEP))
+
+
+def forget_snapshots(engine: sa.Engine, domain: str | None = None) -> int:
+    """Drop the snapshots of ``domain`` (or all): they are rebuilt on next use."""
+    s = analysis_snapshots
+    with engine.begin() as conn:
+        query = sa.delete(s) if domain is None else sa.delete(s).where(s.c.domain == domain)
+        return conn.execute(query).rowcount

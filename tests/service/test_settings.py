@@ -11,12 +11,14 @@ from click.testing import CliRunner
 
 from dmarcpilot.cli.common import Settings
 from dmarcpilot.cli.main import cli
+from dmarcpilot.enrich.catalogue import load_catalogue
 from dmarcpilot.errors import ConfigError
 from dmarcpilot.service.jobs import JobKind, Schedule, run_alert_checks, run_analyses, run_rdns, run_spf_refresh
 from dmarcpilot.settings import load_settings
 from dmarcpilot.sources.imap import ImapAuth, ImapSecurity
 from dmarcpilot.sources.watch import AfterIngest
 from dmarcpilot.store.db import create_engine, migrate
+from tests.dnsfake import FakeZone, serve
 
 CONFIG = """
 db = "sqlite:////var/lib/dmarcpilot/file.db"
@@ -141,10 +143,13 @@ def test_run_without_sources_refuses_to_start(tmp_path: Path, sqlite_url: str) -
 def test_jobs_run_on_an_empty_store_and_the_schedule_honours_intervals(sqlite_url: str) -> None:
     engine = create_engine(sqlite_url)
     migrate(engine)
-    settings = load_settings(None, environ={"DMARCPILOT_SERVICE_RDNS_INTERVAL": "0",
-                                            "DMARCPILOT_SERVICE_NAMESERVERS": "127.0.0.1:1"})
-    assert run_rdns(engine, settings, [])["looked_up"] == 0
-    assert run_spf_refresh(engine, settings, []) == {"domains": 0, "changes": {}}
+    with serve(FakeZone()) as port:  # a DNS server on loopback that knows no name
+        settings = load_settings(None, environ={"DMARCPILOT_SERVICE_RDNS_INTERVAL": "0",
+                                                "DMARCPILOT_SERVICE_NAMESERVERS": f"127.0.0.1:{port}"})
+        assert run_rdns(engine, settings, [])["looked_up"] == 0
+        includes = {i for s in load_catalogue().services.values() for i in s.spf_includes}
+        # no domain to publish; every catalogue include tried, none resolves here
+        assert run_spf_refresh(engine, settings, []) == {"domains": 0, "changes": {}, "ranges_failed": len(includes)}
     assert run_alert_checks(engine, settings, []) == {"domains": 0, "sent": {}}
     assert run_analyses(engine, settings, []) == {"domains": 0, "computed": {}}
     schedule = Schedule()

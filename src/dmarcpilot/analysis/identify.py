@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from dmarcpilot.analysis.ranges import VendorRanges
 from dmarcpilot.enrich.catalogue import Catalogue, Service, ServiceKind
 from dmarcpilot.enrich.ipdata import IpInfo
 from dmarcpilot.enrich.orgdomain import organizational_domain
@@ -26,7 +27,7 @@ from dmarcpilot.enrich.orgdomain import organizational_domain
 
 class Confidence(enum.Enum):
     HIGH = "high"  # passing DKIM by the service's domain, or confirmed rDNS
-    MEDIUM = "medium"  # the service's bounce domain with SPF pass, or its own ASN
+    MEDIUM = "medium"  # the service's bounce domain with SPF pass, ranges only its SPF include holds, its own ASN
     LOW = "low"  # the service's bounce domain without SPF pass
 
 
@@ -70,8 +71,13 @@ class Attribution:
 
 
 def attribute(ev: SourceEvidence, info: IpInfo, ptr: str | None, ptr_confirmed: bool,
-              catalogue: Catalogue) -> Attribution:
-    """The service behind one source, with the evidence that names it."""
+              catalogue: Catalogue, ranges: VendorRanges | None = None) -> Attribution:
+    """The service behind one source, with the evidence that names it.
+
+    In order of specificity: a passing DKIM signature by the service's
+    domain, its forward-confirmed reverse DNS, its bounce domain, the ranges
+    only its SPF includes authorise, its own mail network's AS.
+    """
     for domain, _ in ev.dkim_pass_domains.most_common():
         service = catalogue.by_dkim_domain(domain)
         if service is not None:
@@ -86,6 +92,11 @@ def attribute(ev: SourceEvidence, info: IpInfo, ptr: str | None, ptr_confirmed: 
             passed = ev.spf_pass_domains[domain] > 0
             return _found(service, Confidence.MEDIUM if passed else Confidence.LOW,
                           f"envelope sender domain {domain}" + (" with SPF pass" if passed else ""))
+    hit = ranges.only_service(ev.ip) if ranges else None
+    if hit is not None:
+        return _found(hit.service, Confidence.MEDIUM,
+                      f"inside the ranges of {hit.service.name}'s SPF include {hit.include} "
+                      f"(resolved {hit.resolved.isoformat()})")
     service = catalogue.by_asn(info.asn)
     if service is not None:
         return _found(service, Confidence.MEDIUM, f"AS{info.asn} is {service.name}'s own mail network")

@@ -20,11 +20,19 @@ import sqlalchemy as sa
 from dmarcpilot.analysis.analysed import AnalysedSource
 from dmarcpilot.analysis.figures import rate, window_start
 from dmarcpilot.analysis.identify import NetworkSet, SenderClass, SourceEvidence, attribute, classify
+from dmarcpilot.analysis.ranges import VendorRanges
 from dmarcpilot.analysis.snapshot import decode, encode, snapshot_version, window_name
 from dmarcpilot.enrich.catalogue import Catalogue
 from dmarcpilot.enrich.ipdata import IpDatabase
 from dmarcpilot.gcpause import gc_paused
-from dmarcpilot.store.queries import data_version, decisions, reverse_names, source_counters, source_evidence
+from dmarcpilot.store.queries import (
+    data_version,
+    decisions,
+    include_networks,
+    reverse_names,
+    source_counters,
+    source_evidence,
+)
 from dmarcpilot.store.snapshots import forget_snapshots, load_snapshot, save_snapshot
 from dmarcpilot.store.snapshots import snapshot_version as stored_version
 
@@ -110,12 +118,13 @@ def _analyse(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, catalo
             evidence[ip].add_evidence(kind, value, messages, passed)
     names = reverse_names(engine, list(evidence))
     service_decisions, network_texts = decisions(engine, domain)
+    ranges = VendorRanges(catalogue, include_networks(engine))
     networks = NetworkSet(ipaddress.ip_network(n) for n in network_texts)
     out = []
     for ip in sorted(evidence, key=lambda i: (-evidence[i].messages, i)):
         ev, info = evidence[ip], ipdb.lookup(ip)
         ptr, confirmed = names.get(ip, (None, False))
-        attribution = attribute(ev, info, ptr, confirmed, catalogue)
+        attribution = attribute(ev, info, ptr, confirmed, catalogue, ranges)
         by_network = bool(networks) and ip in networks
         decision = service_decisions.get(attribution.service.id) if attribution.service else None
         status = "approved" if by_network else (decision or "pending")

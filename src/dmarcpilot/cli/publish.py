@@ -1,4 +1,4 @@
-"""``dmarcpilot domain set|show``, ``records``, ``zone`` and ``spf refresh``: what a domain publishes."""
+"""``dmarcpilot domain set|show``, ``records``, ``zone``, ``spf refresh|ranges``: what a domain publishes."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from dmarcpilot.policy.domains import ALL_QUALIFIERS
 from dmarcpilot.policy.publish import Publication, master_file, publication_digest, zone_records
 from dmarcpilot.policy.publisher import Change, publication
 from dmarcpilot.policy.spfcompile import SpfMode
+from dmarcpilot.policy.vendorranges import refresh_vendor_ranges
 from dmarcpilot.policy.zone import ZoneRecord
 from dmarcpilot.records.dmarc import Policy
 from dmarcpilot.records.mtasts import Mode
@@ -210,3 +211,20 @@ def spf_refresh(settings: Settings, domain: str, nameservers: tuple[str, ...], f
         return
     emit_table(f"SPF includes of {pub.settings.domain} (zone serial {serial})", ("include", "added", "removed", "note"),
                [(c.include, " ".join(map(str, c.added)), " ".join(map(str, c.removed)), c.problem) for c in changes])
+
+
+@spf_group.command("ranges")
+@click.option("--nameserver", "nameservers", multiple=True, metavar="HOST[:PORT]",
+              help="Resolver to ask (repeatable); default: the system's.")
+@format_option
+@click.pass_obj
+def spf_ranges(settings: Settings, nameservers: tuple[str, ...], fmt: str) -> None:
+    """Resolve every catalogue service's SPF includes and keep their ranges, to name sources by them."""
+    client = ResolverClient(make_resolver(list(nameservers) or None))
+    changes = asyncio.run(refresh_vendor_ranges(settings.engine(), load_catalogue(), client))
+    if fmt == "json":
+        emit_json({"includes": len(changes), "changes": _changes(changes)})
+        return
+    emit_table(f"SPF ranges of {len(changes)} catalogue includes", ("include", "added", "removed", "note"),
+               [(c.include, str(len(c.added)), str(len(c.removed)), c.problem) for c in changes
+                if c.added or c.removed or c.problem])

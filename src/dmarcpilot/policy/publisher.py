@@ -64,22 +64,25 @@ async def refresh(engine: sa.Engine, policy: SpfPolicy, client: DnsClient) -> tu
     old = load_snapshots(engine, SnapshotKind.INCLUDE, list(policy.includes))
     resolution = await resolve(policy, client)
     now = datetime.now(UTC)
-    changes = []
-    for name, exp in resolution.includes.items():
-        before = old.get(name)
-        if exp.problem is not None and before is not None and before.expansion.problem is None:
-            # a vendor that fails to resolve now keeps its last good snapshot
-            kept = f"{exp.problem}; keeping the snapshot of {before.resolved_at:%Y-%m-%d}"
-            changes.append(Change(name, (), (), kept))
-            continue
-        previous = set(before.expansion.networks) if before else set()
-        changes.append(Change(name, tuple(n for n in exp.networks if n not in previous),
-                              tuple(n for n in before.expansion.networks if n not in set(exp.networks))
-                              if before else (), exp.problem))
-        save_snapshot(engine, SnapshotKind.INCLUDE, name, Snapshot(exp, resolution.capture, "", now))
+    changes = [keep_include(engine, name, exp, resolution.capture, old.get(name), now)
+               for name, exp in resolution.includes.items()]
     own_terms = " ".join(t.to_text() for t in policy.own_terms)
     save_snapshot(engine, SnapshotKind.OWN, policy.domain, Snapshot(resolution.own, resolution.capture, own_terms, now))
     return _from_snapshots(engine, policy), changes
+
+
+def keep_include(engine: sa.Engine, name: str, exp: Expansion, capture: Capture, before: Snapshot | None,
+                 now: datetime) -> Change:
+    """Store a fresh resolution of include ``name`` and say what changed.
+
+    A vendor that fails to resolve now keeps its last good snapshot.
+    """
+    if exp.problem is not None and before is not None and before.expansion.problem is None:
+        return Change(name, (), (), f"{exp.problem}; keeping the snapshot of {before.resolved_at:%Y-%m-%d}")
+    previous = before.expansion.networks if before else ()
+    save_snapshot(engine, SnapshotKind.INCLUDE, name, Snapshot(exp, capture, "", now))
+    return Change(name, tuple(n for n in exp.networks if n not in set(previous)),
+                  tuple(n for n in previous if n not in set(exp.networks)), exp.problem)
 
 
 def _from_snapshots(engine: sa.Engine, policy: SpfPolicy) -> Resolution:

@@ -26,6 +26,7 @@ from dmarcpilot.jobs.alerts import AlertWindows, alert_domain
 from dmarcpilot.jobs.analyses import refresh_analyses
 from dmarcpilot.jobs.rdns import refresh_reverse_dns
 from dmarcpilot.policy.publisher import publication
+from dmarcpilot.policy.vendorranges import refresh_vendor_ranges
 from dmarcpilot.settings import AppSettings
 from dmarcpilot.store.publishing import configured_domains
 
@@ -52,14 +53,16 @@ def run_rdns(engine: sa.Engine, settings: AppSettings, _ip_databases: list[Path]
 
 
 def run_spf_refresh(engine: sa.Engine, settings: AppSettings, _ip_databases: list[Path]) -> dict[str, Any]:
-    """Resolve the vendors' SPF includes again and store the snapshots (what ``spf refresh`` does)."""
+    """Resolve the vendors' SPF includes again and store the snapshots (what ``spf refresh`` does for each
+    domain, and ``spf ranges`` for every catalogue service, whose ranges name sources)."""
     catalogue = load_catalogue()
     client = ResolverClient(make_resolver(_nameservers(settings)))
     changed: dict[str, int] = {}
     for domain in configured_domains(engine):
         _, changes = asyncio.run(publication(engine, domain, catalogue, client))
         changed[domain] = len(changes)
-    return {"domains": len(changed), "changes": changed}
+    ranges = asyncio.run(refresh_vendor_ranges(engine, catalogue, client))
+    return {"domains": len(changed), "changes": changed, "ranges_failed": sum(1 for c in ranges if c.problem)}
 
 
 def run_alert_checks(engine: sa.Engine, settings: AppSettings, ip_databases: list[Path]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from dmarcpilot.store.schema import (
     failure_reports,
     quarantine,
     rdns_cache,
+    spf_snapshots,
     tls_policies,
     tls_reports,
 )
@@ -213,12 +215,24 @@ def first_seen(engine: sa.Engine, domain: str) -> dict[str, date]:
         return {ip: day if isinstance(day, date) else date.fromisoformat(day) for ip, day in conn.execute(query)}
 
 
+def include_networks(engine: sa.Engine) -> dict[str, tuple[list[str], date]]:
+    """{include domain: (networks, day resolved)} of every vendor include snapshot that resolved cleanly."""
+    t = spf_snapshots.c
+    query = sa.select(t.subject, t.networks, t.resolved_at).where(t.kind == "include", t.problem.is_(None))
+    out = {}
+    with engine.connect() as conn:
+        for subject, networks, resolved_at in conn.execute(query):
+            listed = networks if isinstance(networks, list) else json.loads(networks)
+            out[subject] = (listed, resolved_at.date())
+    return out
+
+
 def data_version(engine: sa.Engine, domain: str) -> tuple[Any, ...]:
     """What an analysis of ``domain`` depends on in the store, in one statement of index reads.
 
     Changes whenever a report is stored for the domain, a decision is taken
-    (the audit log) or a reverse-DNS answer is cached; equal versions mean
-    equal analyses.
+    (the audit log), a reverse-DNS answer is cached or a vendor's SPF ranges
+    are resolved again; equal versions mean equal analyses.
     """
     domain = domain.lower().rstrip(".")
     a, log = aggregate_reports.c, audit_log.c
@@ -228,6 +242,8 @@ def data_version(engine: sa.Engine, domain: str) -> tuple[Any, ...]:
         sa.select(sa.func.max(log.id)).where(log.domain == domain).scalar_subquery(),
         sa.select(sa.func.max(rdns_cache.c.checked_at)).scalar_subquery(),
         sa.select(sa.func.count()).select_from(rdns_cache).scalar_subquery(),
+        sa.select(sa.func.max(spf_snapshots.c.resolved_at)).scalar_subquery(),
+        sa.select(sa.func.count()).select_from(spf_snapshots).scalar_subquery(),
     )
     with engine.connect() as conn:
         return tuple(conn.execute(query).one())

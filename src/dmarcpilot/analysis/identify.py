@@ -15,7 +15,6 @@ from __future__ import annotations
 import enum
 import ipaddress
 import socket
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -39,27 +38,37 @@ class SenderClass(enum.Enum):
     UNKNOWN = "unknown"
 
 
-@dataclass
+@dataclass(slots=True)
 class SourceEvidence:
-    """What the reports say about one source address of a domain."""
+    """What the reports say about one source address of a domain.
+
+    The evidence maps (domain -> messages) are plain dicts: an analysis read
+    back from the store (``analysis.snapshot``) takes them as JSON gives them.
+    """
 
     ip: str
     messages: int = 0
     dkim_aligned: int = 0
     spf_aligned: int = 0
     dmarc_pass: int = 0
-    dkim_pass_domains: Counter[str] = field(default_factory=Counter)
-    envelope_domains: Counter[str] = field(default_factory=Counter)
-    spf_pass_domains: Counter[str] = field(default_factory=Counter)
+    dkim_pass_domains: dict[str, int] = field(default_factory=dict)
+    envelope_domains: dict[str, int] = field(default_factory=dict)
+    spf_pass_domains: dict[str, int] = field(default_factory=dict)
 
     def add_evidence(self, kind: str, domain: str, messages: int, passed: int) -> None:
         """One row of the evidence rollup (``store.rollups.EvidenceCollector``)."""
         if kind == "dkim":
-            self.dkim_pass_domains[domain] += messages
+            self.dkim_pass_domains[domain] = self.dkim_pass_domains.get(domain, 0) + messages
         elif kind == "envelope":
-            self.envelope_domains[domain] += messages
+            self.envelope_domains[domain] = self.envelope_domains.get(domain, 0) + messages
             if passed:
-                self.spf_pass_domains[domain] += passed
+                self.spf_pass_domains[domain] = self.spf_pass_domains.get(domain, 0) + passed
+
+
+def most_common(counts: dict[str, int], limit: int | None = None) -> list[tuple[str, int]]:
+    """The entries of ``counts``, largest first (ties in insertion order, as ``Counter.most_common``)."""
+    ranked = sorted(counts.items(), key=lambda item: -item[1])
+    return ranked if limit is None else ranked[:limit]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +87,7 @@ def attribute(ev: SourceEvidence, info: IpInfo, ptr: str | None, ptr_confirmed: 
     domain, its forward-confirmed reverse DNS, its bounce domain, the ranges
     only its SPF includes authorise, its own mail network's AS.
     """
-    for domain, _ in ev.dkim_pass_domains.most_common():
+    for domain, _ in most_common(ev.dkim_pass_domains):
         service = catalogue.by_dkim_domain(domain)
         if service is not None:
             return _found(service, Confidence.HIGH, f"DKIM signature d={domain} passes")
@@ -86,10 +95,10 @@ def attribute(ev: SourceEvidence, info: IpInfo, ptr: str | None, ptr_confirmed: 
         service = catalogue.by_rdns(ptr)
         if service is not None:
             return _found(service, Confidence.HIGH, f"reverse DNS {ptr} (forward-confirmed)")
-    for domain, _ in ev.envelope_domains.most_common():
+    for domain, _ in most_common(ev.envelope_domains):
         service = catalogue.by_return_path(domain)
         if service is not None:
-            passed = ev.spf_pass_domains[domain] > 0
+            passed = ev.spf_pass_domains.get(domain, 0) > 0
             return _found(service, Confidence.MEDIUM if passed else Confidence.LOW,
                           f"envelope sender domain {domain}" + (" with SPF pass" if passed else ""))
     hit = ranges.only_service(ev.ip) if ranges else None

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
-from collections import Counter
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -24,7 +23,7 @@ from dmarcpilot.analysis.identify import Attribution, Confidence, SenderClass, S
 from dmarcpilot.enrich.catalogue import Catalogue
 from dmarcpilot.enrich.ipdata import IpDatabase, IpInfo
 
-FORMAT = 1
+FORMAT = 3  # 2: repeated texts in a table; 3: evidence maps as JSON objects
 
 
 def window_name(days: int, since: date, until: date | None) -> str:
@@ -39,46 +38,65 @@ def snapshot_version(data_version: tuple[Any, ...], catalogue: Catalogue, ipdb: 
 
 
 def encode(rows: Sequence[AnalysedSource]) -> bytes:
+    """One compact array per source; repeated texts (owners, groups, classes) once in a table."""
+    table: dict[str | None, int] = {}
+
+    def ref(text: str | None) -> int:
+        found = table.get(text)
+        if found is None:
+            found = table[text] = len(table)
+        return found
+
     out = []
     for r in rows:
         ev, info, att = r.evidence, r.info, r.attribution
         out.append([
             ev.ip, ev.messages, ev.dkim_aligned, ev.spf_aligned, ev.dmarc_pass,
-            dict(ev.dkim_pass_domains), dict(ev.envelope_domains), dict(ev.spf_pass_domains),
-            info.country, info.asn, info.as_name, info.as_domain, r.ptr, r.ptr_confirmed,
-            att.service.id if att.service else None, att.confidence.value if att.confidence else None,
-            list(att.evidence), att.group, r.sender_class.value, r.status,
+            ev.dkim_pass_domains, ev.envelope_domains, ev.spf_pass_domains,
+            ref(info.country), info.asn, ref(info.as_name), ref(info.as_domain), r.ptr, r.ptr_confirmed,
+            ref(att.service.id if att.service else None), ref(att.confidence.value if att.confidence else None),
+            [ref(e) for e in att.evidence], ref(att.group), ref(r.sender_class.value), ref(r.status),
         ])
-    return zlib.compress(json.dumps([FORMAT, out], separators=(",", ":")).encode(), 1)
+    return zlib.compress(json.dumps([FORMAT, list(table), out], separators=(",", ":")).encode(), 1)
 
 
 def decode(payload: bytes, catalogue: Catalogue) -> list[AnalysedSource] | None:
     """The analysed sources, or None when the payload cannot be used (another format, unknown service)."""
     try:
-        version, items = json.loads(zlib.decompress(payload))
-    except (ValueError, zlib.error):
+        version, texts, items = json.loads(zlib.decompress(payload))
+        if version != FORMAT:
+            return None
+        return _rows(texts, items, catalogue)
+    except (ValueError, TypeError, IndexError, KeyError, zlib.error):
         return None
-    if version != FORMAT:
-        return None
+
+
+def _rows(texts: list[Any], items: list[Any], catalogue: Catalogue) -> list[AnalysedSource] | None:
     services = catalogue.services
+    by_id = {i: services.get(t) if isinstance(t, str) else None for i, t in enumerate(texts)}
     infos: dict[tuple[Any, ...], IpInfo] = {}
+    attributions: dict[tuple[Any, ...], Attribution] = {}
+    classes = {i: SenderClass(t) for i, t in enumerate(texts) if t in _CLASSES}
     out = []
-    try:
-        for (ip, messages, dkim, spf, passed, dkim_domains, envelopes, spf_domains, country, asn, as_name,
-             as_domain, ptr, confirmed, service_id, confidence, evidence, group, sender_class, status) in items:
-            service = None
-            if service_id is not None:
-                service = services.get(service_id)
-                if service is None:
-                    return None
-            key = (country, asn, as_name, as_domain)
-            info = infos.get(key) or infos.setdefault(key, IpInfo(country, asn, as_name, as_domain))
-            source = SourceEvidence(ip, messages, dkim, spf, passed, Counter(dkim_domains), Counter(envelopes),
-                                    Counter(spf_domains))
-            attribution = Attribution(service, Confidence(confidence) if confidence else None, tuple(evidence),
-                                      group)
-            out.append(AnalysedSource(source, info, ptr, confirmed, attribution, SenderClass(sender_class),
-                                      status))
-    except (TypeError, ValueError):
-        return None
+    for (ip, messages, dkim, spf, passed, dkim_domains, envelopes, spf_domains, country, asn, as_name,
+         as_domain, ptr, confirmed, service_ref, confidence, evidence, group, sender_class, status) in items:
+        key = (country, asn, as_name, as_domain)
+        info = infos.get(key)
+        if info is None:
+            info = infos[key] = IpInfo(texts[country], asn, texts[as_name], texts[as_domain])
+        akey = (service_ref, confidence, *evidence, group)
+        attribution = attributions.get(akey)
+        if attribution is None:
+            service = by_id[service_ref]
+            if service is None and texts[service_ref] is not None:
+                return None  # a service this catalogue does not know: compute again
+            level = texts[confidence]
+            attribution = attributions[akey] = Attribution(
+                service, Confidence(level) if level else None, tuple(texts[e] for e in evidence), texts[group])
+        source = SourceEvidence(ip, messages, dkim, spf, passed, dkim_domains, envelopes, spf_domains)
+        out.append(AnalysedSource(source, info, ptr, confirmed, attribution, classes[sender_class],
+                                  texts[status]))
     return out
+
+
+_CLASSES = frozenset(c.value for c in SenderClass)

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from dmarcpilot.analysis.figures import rate, window_start
-from dmarcpilot.analysis.identify import SenderClass
+from dmarcpilot.analysis.identify import SenderClass, most_common
 from dmarcpilot.analysis.senders import AnalysedSource, analyse, senders
 from dmarcpilot.dnsclient import ResolverClient
 from dmarcpilot.enrich.catalogue import Catalogue
@@ -153,8 +153,8 @@ def source_view(state: WebState, domain: str, ip: str, days: int) -> dict[str, A
         "fix": service.alignment if service else None,
         "spf_aligned": row.evidence.spf_aligned, "dkim_aligned": row.evidence.dkim_aligned,
         "dmarc_pass": row.evidence.dmarc_pass,
-        "dkim_domains": dict(row.evidence.dkim_pass_domains.most_common(20)),
-        "envelope_domains": dict(row.evidence.envelope_domains.most_common(20)),
+        "dkim_domains": dict(most_common(row.evidence.dkim_pass_domains, 20)),
+        "envelope_domains": dict(most_common(row.evidence.envelope_domains, 20)),
         "records": source_records(state.engine, domain, ip, since),
     }
 

@@ -67,18 +67,20 @@ def summarise(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, today
     service_decisions, network_texts = decisions(engine, domain)
     totals: Sequence[SourceEvidence | SourceCounters]
     approved: Sequence[SourceEvidence | SourceCounters]
+    countries = None
     if "approved" in service_decisions.values():
         # approved services are known only by attribution (reads the window's rollups once, for both)
         rows = analyse(engine, domain, days, ipdb, catalogue or load_catalogue(), today)
         totals = [r.evidence for r in rows]
         approved = [r.evidence for r in rows if r.sender_class is SenderClass.APPROVED]
+        if ipdb.available:  # the analysis holds each source's IP data already
+            countries = len({r.info.country for r in rows if r.info.country})
     else:
         totals = source_counters(engine, domain, since)
         networks = NetworkSet(ipaddress.ip_network(n) for n in network_texts)
         approved = [t for t in totals if networks and t.ip in networks]
-    countries = None
-    if ipdb.available:
-        countries = len({c for c in (ipdb.lookup(t.ip).country for t in totals) if c})
+        if ipdb.available:
+            countries = len({c for c in (ipdb.lookup(t.ip).country for t in totals) if c})
     return Summary(
         domain=domain, since=since,
         messages=sum(t.messages for t in totals), dmarc_pass=sum(t.dmarc_pass for t in totals),

@@ -16,7 +16,7 @@ from dmarcpilot.sources.files import walk_paths
 from dmarcpilot.store import rollups
 from dmarcpilot.store.approvals import decide
 from dmarcpilot.store.queries import SourceCounters, source_counters, source_evidence
-from dmarcpilot.store.schema import daily_source_evidence, daily_source_stats, monthly_source_stats
+from dmarcpilot.store.schema import daily_domain_stats, daily_source_evidence, daily_source_stats, monthly_source_stats
 from tests.enrich.mmdb import write_mmdb
 
 _RECORD = """<record><row><source_ip>{ip}</source_ip><count>{count}</count>
@@ -76,10 +76,27 @@ def test_rollup_is_exact_and_stays_exact_under_reingest(engine: sa.Engine, tmp_p
     # the same reports again, in other envelopes: nothing changes
     _ingest(engine, tmp_path / "b", {"g.xml.gz": gzip.compress(GOOGLE), "y.xml": YAHOO + b"\n"})
     assert _rows(engine) == EXPECTED
+    assert _domain_days(engine) == DOMAIN_DAYS
     # and the rollup equals a rebuild from the records
     with engine.begin() as conn:
         rollups.rebuild(conn)
     assert _rows(engine) == EXPECTED
+    assert _domain_days(engine) == DOMAIN_DAYS
+
+
+# the per-domain daily totals: the sources' rows of EXPECTED summed by hand
+DOMAIN_DAYS = {
+    "2023-11-14": (15 + 5 + 7, 12 + 5, 12, 2 + 5, 3, 7),
+    "2023-11-15": (4, 0, 0, 0, 0, 0),
+}
+
+
+def _domain_days(engine: sa.Engine) -> dict[str, tuple[int, ...]]:
+    t = daily_domain_stats.c
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(daily_domain_stats).where(t.domain == "example.edu").order_by(t.day))
+        return {str(r.day): (r.messages, r.dmarc_pass, r.dkim_aligned, r.spf_aligned, r.quarantined, r.rejected)
+                for r in rows}
 
 
 def test_summary_headline(engine: sa.Engine, tmp_path: Path) -> None:

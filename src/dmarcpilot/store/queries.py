@@ -15,6 +15,7 @@ from dmarcpilot.store.schema import (
     aggregate_reports,
     approvals,
     audit_log,
+    daily_domain_stats,
     daily_source_stats,
     failure_reports,
     quarantine,
@@ -197,10 +198,10 @@ def decisions(engine: sa.Engine, domain: str) -> tuple[dict[str, str], list[str]
 
 
 def daily_totals(engine: sa.Engine, domain: str, since: date) -> list[tuple[date, int, int]]:
-    """(day, messages, DMARC passes) per UTC day since ``since``, from the daily rollup."""
-    t = daily_source_stats.c
-    query = (sa.select(t.day, sa.func.sum(t.messages), sa.func.sum(t.dmarc_pass))
-             .where(t.domain == domain.lower().rstrip("."), t.day >= since).group_by(t.day).order_by(t.day))
+    """(day, messages, DMARC passes) per UTC day since ``since``, from the per-domain daily rollup."""
+    t = daily_domain_stats.c
+    query = (sa.select(t.day, t.messages, t.dmarc_pass)
+             .where(t.domain == domain.lower().rstrip("."), t.day >= since).order_by(t.day))
     with engine.connect() as conn:
         return [(day if isinstance(day, date) else date.fromisoformat(day), int(m or 0), int(p or 0))
                 for day, m, p in conn.execute(query)]

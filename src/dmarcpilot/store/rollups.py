@@ -8,6 +8,9 @@ duplicate report never reaches it, and a crash loses both or neither.
 while the records stream past and written in the same transaction; so
 ``senders`` and ``sources`` never read the raw records.
 
+``daily_domain_stats`` sums the same counters per domain and day, for
+time series (a year is 365 rows, not every source's day).
+
 Each rollup has a monthly twin (``monthly_source_*``), written from the same
 report in the same transaction: a year's window reads eleven whole months
 there and only its partial first month from the daily tables.
@@ -29,6 +32,7 @@ from dmarcpilot.store.dialect import bulk_add, upsert_insert
 from dmarcpilot.store.schema import (
     aggregate_records,
     aggregate_reports,
+    daily_domain_stats,
     daily_source_evidence,
     daily_source_stats,
     monthly_source_evidence,
@@ -86,6 +90,7 @@ def add_report(conn: sa.Connection, report_pk: int, domain: str, begin: datetime
     for tier in TIERS:
         conn.execute(_add_report_statement(conn.dialect.name, tier.period),
                      {"domain": domain, "period": tier.start(day), "pk": report_pk})
+    conn.execute(_add_domain_day_statement(conn.dialect.name), {"domain": domain, "period": day, "pk": report_pk})
 
 
 @functools.cache
@@ -93,17 +98,34 @@ def _add_report_statement(dialect: str, period: str) -> Any:
     tier = next(t for t in TIERS if t.period == period)
     r = aggregate_records.c
 
-    def param(name: str, type_: Any) -> Any:
-        # PostgreSQL needs the type of a parameter in a SELECT list; SQLite's CAST AS DATE would make it a number
-        value = sa.bindparam(name, type_=type_)
-        return sa.cast(value, type_) if dialect == "postgresql" else value
-
     select = (
-        sa.select(param("domain", sa.Text), param("period", sa.Date), r.source_ip, *_counters())
+        sa.select(_param(dialect, "domain", sa.Text), _param(dialect, "period", sa.Date), r.source_ip, *_counters())
         .where(r.report_pk == sa.bindparam("pk"))
         .group_by(r.source_ip)
     )
     return _upsert_statement(dialect, tier, select)
+
+
+@functools.cache
+def _add_domain_day_statement(dialect: str) -> Any:
+    """The report's records summed into its domain's day (one row per report, no grouping by source)."""
+    r = aggregate_records.c
+    select = sa.select(_param(dialect, "domain", sa.Text), _param(dialect, "period", sa.Date), *_counters()).where(
+        r.report_pk == sa.bindparam("pk"))
+    return _domain_upsert(dialect, select)
+
+
+def _param(dialect: str, name: str, type_: Any) -> Any:
+    # PostgreSQL needs the type of a parameter in a SELECT list; SQLite's CAST AS DATE would make it a number
+    value = sa.bindparam(name, type_=type_)
+    return sa.cast(value, type_) if dialect == "postgresql" else value
+
+
+def _domain_upsert(dialect: str, select: sa.Select[Any]) -> Any:
+    stmt = upsert_insert(dialect, daily_domain_stats).from_select(["domain", "day", *COUNTERS], select)
+    t = daily_domain_stats.c
+    return stmt.on_conflict_do_update(index_elements=[t.domain, t.day],
+                                      set_={name: t[name] + stmt.excluded[name] for name in COUNTERS})
 
 
 def rebuild(conn: sa.Connection) -> None:
@@ -111,6 +133,15 @@ def rebuild(conn: sa.Connection) -> None:
     rebuild_stats(conn)
     rebuild_evidence(conn)
     rebuild_monthly(conn)
+    rebuild_domain_days(conn)
+
+
+def rebuild_domain_days(conn: sa.Connection) -> None:
+    """The per-domain daily totals as the sum of the per-source daily counters."""
+    conn.execute(daily_domain_stats.delete())
+    d = daily_source_stats.c
+    select = sa.select(d.domain, d.day, *(sa.func.sum(d[n]) for n in COUNTERS)).group_by(d.domain, d.day)
+    conn.execute(daily_domain_stats.insert().from_select(["domain", "day", *COUNTERS], select))
 
 
 def rebuild_stats(conn: sa.Connection) -> None:

@@ -299,6 +299,20 @@ daily_source_stats = sa.Table(
     sa.Index("ix_daily_source_stats_day", "day"),
 )
 
+# -- daily totals per domain (the same counters summed over sources): what time series read --
+daily_domain_stats = sa.Table(
+    "daily_domain_stats",
+    metadata,
+    sa.Column("domain", sa.Text, primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("messages", sa.BigInteger, nullable=False),
+    sa.Column("dmarc_pass", sa.BigInteger, nullable=False),
+    sa.Column("dkim_aligned", sa.BigInteger, nullable=False),
+    sa.Column("spf_aligned", sa.BigInteger, nullable=False),
+    sa.Column("quarantined", sa.BigInteger, nullable=False),
+    sa.Column("rejected", sa.BigInteger, nullable=False),
+)
+
 # -- identification evidence per domain, day and source: what attribution reads --
 # kind "dkim": a passing DKIM signature by ``value`` (messages = its count);
 # kind "envelope": ``value`` seen as the envelope sender / SPF domain (passed = SPF pass count).

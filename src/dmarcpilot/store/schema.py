@@ -283,6 +283,13 @@ audit_log = sa.Table(
     sa.Index("ix_audit_log_domain_at", "domain", "at"),
 )
 
+def _counters() -> list[sa.Column[int]]:
+    """The rollups' counters (``store.rollups.COUNTERS``): messages, DMARC pass (DKIM or SPF aligned pass),
+    DKIM and SPF aligned passes, and the dispositions."""
+    return [sa.Column(name, sa.BigInteger, nullable=False)
+            for name in ("messages", "dmarc_pass", "dkim_aligned", "spf_aligned", "quarantined", "rejected")]
+
+
 # -- daily rollup per domain and source: what every dashboard-style query reads --
 daily_source_stats = sa.Table(
     "daily_source_stats",
@@ -290,12 +297,7 @@ daily_source_stats = sa.Table(
     sa.Column("domain", sa.Text, primary_key=True),
     sa.Column("day", sa.Date, primary_key=True),  # UTC day of the report's begin
     sa.Column("source_ip", sa.String(45), primary_key=True),
-    sa.Column("messages", sa.BigInteger, nullable=False),
-    sa.Column("dmarc_pass", sa.BigInteger, nullable=False),  # DKIM or SPF aligned pass
-    sa.Column("dkim_aligned", sa.BigInteger, nullable=False),
-    sa.Column("spf_aligned", sa.BigInteger, nullable=False),
-    sa.Column("quarantined", sa.BigInteger, nullable=False),
-    sa.Column("rejected", sa.BigInteger, nullable=False),
+    *_counters(),
     sa.Index("ix_daily_source_stats_day", "day"),
 )
 
@@ -305,12 +307,7 @@ daily_domain_stats = sa.Table(
     metadata,
     sa.Column("domain", sa.Text, primary_key=True),
     sa.Column("day", sa.Date, primary_key=True),
-    sa.Column("messages", sa.BigInteger, nullable=False),
-    sa.Column("dmarc_pass", sa.BigInteger, nullable=False),
-    sa.Column("dkim_aligned", sa.BigInteger, nullable=False),
-    sa.Column("spf_aligned", sa.BigInteger, nullable=False),
-    sa.Column("quarantined", sa.BigInteger, nullable=False),
-    sa.Column("rejected", sa.BigInteger, nullable=False),
+    *_counters(),
 )
 
 # -- identification evidence per domain, day and source: what attribution reads --
@@ -337,12 +334,7 @@ monthly_source_stats = sa.Table(
     sa.Column("domain", sa.Text, primary_key=True),
     sa.Column("month", sa.Date, primary_key=True),  # first day of the UTC month of the report's begin
     sa.Column("source_ip", sa.String(45), primary_key=True),
-    sa.Column("messages", sa.BigInteger, nullable=False),
-    sa.Column("dmarc_pass", sa.BigInteger, nullable=False),
-    sa.Column("dkim_aligned", sa.BigInteger, nullable=False),
-    sa.Column("spf_aligned", sa.BigInteger, nullable=False),
-    sa.Column("quarantined", sa.BigInteger, nullable=False),
-    sa.Column("rejected", sa.BigInteger, nullable=False),
+    *_counters(),
 )
 
 monthly_source_evidence = sa.Table(

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import date
 from pathlib import Path
 
 import sqlalchemy as sa
+from click.testing import CliRunner
 
 from dmarcpilot.analysis.identify import Confidence, SenderClass
 from dmarcpilot.analysis.ranges import VendorRanges
 from dmarcpilot.analysis.senders import analyse, clear_cache
+from dmarcpilot.cli.main import cli
 from dmarcpilot.dnsclient import ResolverClient
 from dmarcpilot.enrich.catalogue import Catalogue, load_catalogue
 from dmarcpilot.enrich.ipdata import IpDatabase
@@ -18,6 +21,7 @@ from dmarcpilot.enrich.rdns import make_resolver
 from dmarcpilot.ingest.pipeline import Ingestor
 from dmarcpilot.policy.vendorranges import refresh_vendor_ranges
 from dmarcpilot.sources.files import walk_paths
+from dmarcpilot.store.db import create_engine
 from dmarcpilot.store.publishing import SnapshotKind, load_snapshots
 from dmarcpilot.store.queries import include_networks
 from tests.analysis.test_identify import _rec
@@ -125,3 +129,24 @@ def test_a_vendor_failing_dns_keeps_its_last_good_ranges(engine: sa.Engine, tmp_
     problems = _refresh(engine, catalogue, broken)
     assert problems[0] is not None and "keeping the snapshot" in problems[0]
     assert include_networks(engine)["_spf.hr-suite.example"][0] == ["198.51.100.0/25", "2001:db8:10::/48"]
+
+
+def test_the_ranges_command_resolves_every_catalogue_include(sqlite_url: str) -> None:
+    """``dmarcpilot spf ranges`` against a loopback server that knows only Microsoft 365's include."""
+    zone = FakeZone()
+    zone.add("spf.protection.outlook.com", "TXT", '"v=spf1 ip4:40.92.0.0/15 ip6:2a01:111:f400::/48 -all"')
+    includes = {i for s in load_catalogue().services.values() for i in s.spf_includes}
+    with serve(zone) as port:
+        result = CliRunner().invoke(cli, ["--db", sqlite_url, "spf", "ranges", "--nameserver", f"127.0.0.1:{port}",
+                                          "--format", "json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.output)
+    assert answer["includes"] == len(includes)
+    by_name = {c["include"]: c for c in answer["changes"]}
+    assert by_name["spf.protection.outlook.com"] == {"include": "spf.protection.outlook.com", "problem": None,
+                                                     "added": ["40.92.0.0/15", "2a01:111:f400::/48"], "removed": []}
+    assert all(c["problem"] for name, c in by_name.items() if name != "spf.protection.outlook.com")
+    engine = create_engine(sqlite_url)
+    ranges = VendorRanges(load_catalogue(), include_networks(engine))
+    assert ranges.only_service("40.93.255.254").service.id == "microsoft-365"  # type: ignore[union-attr]
+    engine.dispose()

@@ -10,7 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from tests.conftest import PG_ADMIN_URL
 from tests.reportgen import aggregate_xml
 from tests.service import proc
 from tests.sources import dovecot as dv
@@ -150,3 +152,40 @@ def test_smtp_acknowledged_messages_survive_sigkill(sqlite_url: str, tmp_path: P
     assert proc.stored_reports(sqlite_url) == messages
     assert list((spool / "new").iterdir()) == []
     assert list((spool / "error").iterdir()) == []
+
+
+def test_a_store_outage_pauses_collection_and_loses_nothing(pg_url: str, tmp_path: Path) -> None:
+    """PostgreSQL refuses connections for a while: the service keeps accepting mail, stores it when it is back."""
+    conf, smtp_port, spool = tmp_path / "dmarcpilot.toml", dv.free_port(), tmp_path / "spool"
+    write_config(conf, spool=spool, smtp_port=smtp_port, watch=[])
+    name = sa.engine.make_url(pg_url).database
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    service = proc.start(pg_url, "run", "--config", str(conf), "--format", "json", log=tmp_path / "run.log")
+    try:
+        proc.wait_until(lambda: proc.port_open(smtp_port), 30, "the SMTP receiver")
+        with admin.connect() as conn:  # the outage: no new connections, the open ones cut
+            conn.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            conn.exec_driver_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                                 (name,))
+        with smtplib.SMTP("127.0.0.1", smtp_port, timeout=30) as smtp:
+            for n in range(3):
+                smtp.sendmail("dmarc@reporter.example", ["rua@example.com"], report_mail(f"outage-{n}"))
+        proc.wait_until(lambda: "the store is unavailable" in (tmp_path / "run.log").read_text(), 30,
+                        "the outage to be noticed")
+        assert service.poll() is None  # still running
+        assert len(list((spool / "new").iterdir())) == 3  # acknowledged, kept in the spool
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        proc.wait_until(lambda: proc.stored_reports(pg_url) == 3, 60, "the spool drained after the outage")
+        service.send_signal(signal.SIGTERM)
+        out, _ = service.communicate(timeout=30)
+    finally:
+        proc.kill(service)
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        admin.dispose()
+    assert service.returncode == 0, (tmp_path / "run.log").read_text()[-3000:]
+    stats = json.loads(out)
+    assert stats["store_outages"] >= 1
+    assert (stats["spool_ingested"], stats["spool_failed"], stats["rejected"]) == (3, 0, 0)
+    assert list((spool / "new").iterdir()) == [] and list((spool / "error").iterdir()) == []

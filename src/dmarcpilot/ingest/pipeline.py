@@ -38,6 +38,10 @@ from dmarcpilot.store.writer import (
     store_tls,
 )
 
+#: The store cannot be reached or used right now (connection lost, refused, locked, out of space):
+#: an error of the moment, never of the input, so it is raised to the caller rather than quarantined.
+STORE_UNAVAILABLE = (sa.exc.OperationalError, sa.exc.InterfaceError)
+
 log = logging.getLogger(__name__)
 
 _KIND = {
@@ -104,6 +108,8 @@ class Ingestor:
                     continue
                 reports += 1
                 self._count(summary, item.kind, result)
+        except STORE_UNAVAILABLE:
+            raise  # not the input's fault: it stays unfinished, and is done again when the store is back
         except Exception as exc:  # a bug must not stop the batch: quarantine and go on
             log.exception("internal error while ingesting %s", origin)
             rejected.append((origin, f"internal error ({type(exc).__name__}: {exc}); kept for reingest"))

@@ -9,7 +9,9 @@ job or wake-up.
 Signals: SIGTERM (and SIGINT) ask the loop to stop; the current batch (IMAP
 batch, spooled message, watched file, job) finishes, then the sources close
 and ``run`` returns. SIGHUP reloads the configuration between passes; a
-configuration that does not load is logged and the old one kept.
+configuration that does not load is logged and the old one kept. When the
+store cannot be reached, every input stays where it is (spool, folder,
+mailbox) and the loop tries again after ``reconnect_delay``.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from dmarcpilot.errors import DmarcpilotError
-from dmarcpilot.ingest.pipeline import Ingestor
+from dmarcpilot.ingest.pipeline import STORE_UNAVAILABLE, Ingestor
 from dmarcpilot.ingest.summary import IngestSummary
 from dmarcpilot.service.jobs import Schedule
 from dmarcpilot.settings import AppSettings
@@ -56,6 +58,7 @@ class ServiceStats:
     files_ingested: int = 0
     files_failed: int = 0
     imap_failures: int = 0
+    store_outages: int = 0
     reloads: int = 0
     jobs: dict[str, int] = field(default_factory=dict)
     job_failures: dict[str, int] = field(default_factory=dict)
@@ -86,6 +89,7 @@ class Service:
         self.ingestor = Ingestor(engine)
         self.stats = ServiceStats()
         self.schedule = Schedule()
+        self._outage_until = 0.0  # monotonic time before which the store is not tried again
         self._receiver: SmtpReceiver | None = None
         self._watchers: list[DirectoryWatcher] = []
         self._watch_due = 0.0
@@ -144,6 +148,18 @@ class Service:
         return self.stats
 
     def _tick(self) -> None:
+        if time.monotonic() < self._outage_until:
+            return
+        try:
+            self._collect()
+        except STORE_UNAVAILABLE as exc:
+            delay = self.settings.service.reconnect_delay
+            log.error("the store is unavailable (%s); every input stays where it is; trying again in %.0fs",
+                      str(exc).splitlines()[0], delay)
+            self.stats.store_outages += 1
+            self._outage_until = time.monotonic() + delay
+
+    def _collect(self) -> None:
         self._drain_spool()
         now = time.monotonic()
         if self._watchers and now >= self._watch_due:
@@ -156,6 +172,9 @@ class Service:
 
     def _wait(self) -> None:
         now = time.monotonic()
+        if now < self._outage_until:  # only a signal or the end of the pause wakes the loop
+            select.select([self._wake_r], [], [], self._outage_until - now)
+            return
         deadlines = [m.due for m in self._mailboxes]
         deadlines += [self._watch_due] if self._watchers else []
         deadlines += [d for d in (self.schedule.next_due(),) if d is not None]

@@ -134,3 +134,24 @@ def test_cli_approve_reject_audit(sqlite_url: str) -> None:
         ("alice", "approve", "microsoft-365")]
     code, out = run("approvals", "example.edu")
     assert code == 0 and "microsoft-365" in out
+
+
+def test_settings_changes_are_audited_and_a_repeat_is_not(sqlite_url: str) -> None:
+    runner = CliRunner()
+
+    def run(*args: str) -> tuple[int, str]:
+        result = runner.invoke(cli, ["--db", sqlite_url, *args])
+        return result.exit_code, result.output
+
+    assert run("domain", "set", "example.edu", "--by", "alice", "--reason", "first records")[0] == 0
+    assert run("domain", "set", "example.edu", "--sp", "quarantine", "--rua",
+               "mailto:dmarc@example.edu", "--by", "bob", "--reason", "subdomains first")[0] == 0
+    assert run("domain", "set", "example.edu", "--sp", "quarantine", "--by", "bob")[0] == 0  # no change
+    code, out = run("audit", "example.edu", "--format", "json")
+    assert code == 0
+    entries = [(e["actor"], e["action"], e["kind"], e["subject"], e["reason"]) for e in json.loads(out)]
+    assert entries == [
+        ("alice", "create", "settings", "defaults", "first records"),
+        ("bob", "set", "settings",
+         'dmarc_sp: null -> "quarantine"; dmarc_rua: [] -> ["mailto:dmarc@example.edu"]', "subdomains first"),
+    ]

@@ -67,7 +67,7 @@ def approvals_cmd(settings: Settings, domain: str, fmt: str) -> None:
 @format_option
 @click.pass_obj
 def audit_cmd(settings: Settings, domain: str, fmt: str) -> None:
-    """Every decision ever taken for DOMAIN, oldest first (append-only)."""
+    """Every decision and settings change for DOMAIN, oldest first (append-only)."""
     rows = audit_trail(settings.engine(), normalise_domain(domain))
     if fmt == "json":
         emit_json([e.to_dict() for e in rows])

@@ -67,9 +67,10 @@ def domain_group() -> None:
 @click.option("--alert-email", multiple=True, metavar="ADDRESS", help="Who receives alerts by mail.")
 @click.option("--alert-webhook", multiple=True, metavar="URL", help="Where alerts are POSTed as JSON.")
 @click.option("--by", help="Who changes it (default: $DMARCPILOT_USER or the login name).")
+@click.option("--reason", default="", help="Why, for the audit log.")
 @format_option
 @click.pass_obj
-def domain_set(settings: Settings, /, domain: str, by: str | None, fmt: str, **options: Any) -> None:
+def domain_set(settings: Settings, /, domain: str, by: str | None, reason: str, fmt: str, **options: Any) -> None:
     """Change DOMAIN's settings; options not given keep their value (a repeated option replaces the list)."""
     current = get_settings(settings.engine(), normalise_domain(domain))
     changes: dict[str, Any] = {}
@@ -83,7 +84,7 @@ def domain_set(settings: Settings, /, domain: str, by: str | None, fmt: str, **o
             continue
         changes[names.get(option, option)] = converters.get(option, lambda v: v)(value)
     updated = current.updated(**changes)
-    save_settings(settings.engine(), updated, _actor(by))
+    save_settings(settings.engine(), updated, _actor(by), reason)  # audited: see `dmarcpilot audit DOMAIN`
     _show(updated.to_dict(), fmt)
 
 

@@ -31,6 +31,7 @@ class Decision(enum.Enum):
 class SubjectKind(enum.Enum):
     SERVICE = "service"  # a catalogue service id, e.g. "microsoft-365"
     NETWORK = "network"  # an address range, e.g. 192.0.2.0/24 or 2001:db8::/48
+    SETTINGS = "settings"  # the domain's publishing settings (audit entries only, never a decision)
 
 
 @dataclass(frozen=True, slots=True)

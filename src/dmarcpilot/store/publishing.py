@@ -7,13 +7,15 @@ import ipaddress
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 
+from dmarcpilot.policy.approvals import SubjectKind
 from dmarcpilot.policy.domains import DomainSettings
 from dmarcpilot.policy.spftree import Capture, Expansion
 from dmarcpilot.store.dialect import upsert_insert
-from dmarcpilot.store.schema import dkim_keys, domain_settings, spf_snapshots, zone_serials
+from dmarcpilot.store.schema import audit_log, dkim_keys, domain_settings, spf_snapshots, zone_serials
 
 # -- settings ------------------------------------------------------------------------
 
@@ -35,11 +37,36 @@ def configured_domains(engine: sa.Engine) -> list[str]:
         return list(conn.execute(sa.select(domain_settings.c.domain).order_by(domain_settings.c.domain)).scalars())
 
 
-def save_settings(engine: sa.Engine, settings: DomainSettings, actor: str) -> None:
-    values = {"settings": settings.to_dict(), "updated_by": actor, "updated_at": datetime.now(UTC)}
-    with engine.begin() as conn:
+def save_settings(engine: sa.Engine, settings: DomainSettings, actor: str, reason: str = "") -> list[str]:
+    """Store the settings and audit what changed (one transaction); the same settings again change nothing.
+
+    Returns the changes as "name: old -> new" texts (empty when nothing changed).
+    """
+    now = datetime.now(UTC)
+    new = settings.to_dict()
+    with engine.execution_options(sqlite_begin="IMMEDIATE").begin() as conn:
+        query = sa.select(domain_settings.c.settings).where(domain_settings.c.domain == settings.domain)
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = conn.execute(query).first()
+        old = DomainSettings(settings.domain).to_dict() if row is None else (
+            row.settings if isinstance(row.settings, dict) else json.loads(row.settings))
+        changes = [f"{name}: {_shown(old.get(name))} -> {_shown(value)}" for name, value in new.items()
+                   if name != "domain" and old.get(name) != value]
+        if row is not None and not changes:
+            return []
+        values = {"settings": new, "updated_by": actor, "updated_at": now}
         stmt = upsert_insert(conn, domain_settings).values(domain=settings.domain, **values)
         conn.execute(stmt.on_conflict_do_update(index_elements=[domain_settings.c.domain], set_=values))
+        conn.execute(audit_log.insert().values(
+            at=now, actor=actor, domain=settings.domain, action="set" if row is not None else "create",
+            subject_kind=SubjectKind.SETTINGS.value, subject="; ".join(changes) or "defaults", reason=reason,
+            previous=None))
+    return changes
+
+
+def _shown(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 # -- SPF snapshots --------------------------------------------------------------------

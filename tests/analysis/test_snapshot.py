@@ -92,8 +92,8 @@ def test_a_damaged_or_foreign_snapshot_is_recomputed(engine: sa.Engine, tmp_path
     assert len(computed) == 2 and [_fields(r) for r in again] == [_fields(r) for r in good]
     # a snapshot naming a service this catalogue does not have is not used either
     assert decode(encode(good), load_catalogue([])) is None
-    assert decode(zlib.compress(b'[99, [], []]'), catalogue) is None  # type: ignore[arg-type]
-    assert decode(zlib.compress(b'[2, [], [["192.0.2.1"]]]'), catalogue) is None  # type: ignore[arg-type]
+    assert decode(zlib.compress(b'[99, null, [], []]'), catalogue) is None  # type: ignore[arg-type]
+    assert decode(zlib.compress(b'[4, null, [], [["192.0.2.1"]]]'), catalogue) is None  # type: ignore[arg-type]
 
 
 def test_the_job_brings_stale_windows_up_to_date_once(engine: sa.Engine, tmp_path: Path, computed: list[int]) -> None:

@@ -12,6 +12,7 @@ import ipaddress
 import logging
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
@@ -20,8 +21,9 @@ import sqlalchemy as sa
 from dmarcpilot.analysis.analysed import AnalysedSource
 from dmarcpilot.analysis.figures import rate, window_start
 from dmarcpilot.analysis.identify import NetworkSet, SenderClass, SourceEvidence, attribute, classify
+from dmarcpilot.analysis.incremental import advance, basis_of
 from dmarcpilot.analysis.ranges import VendorRanges
-from dmarcpilot.analysis.snapshot import decode, encode, snapshot_version, window_name
+from dmarcpilot.analysis.snapshot import decode, encode, read, snapshot_version, window_name
 from dmarcpilot.enrich.catalogue import Catalogue
 from dmarcpilot.enrich.ipdata import IpDatabase
 from dmarcpilot.gcpause import gc_paused
@@ -33,7 +35,7 @@ from dmarcpilot.store.queries import (
     source_counters,
     source_evidence,
 )
-from dmarcpilot.store.snapshots import forget_snapshots, load_snapshot, save_snapshot
+from dmarcpilot.store.snapshots import forget_snapshots, load_latest_snapshot, load_snapshot, save_snapshot
 from dmarcpilot.store.snapshots import snapshot_version as stored_version
 
 __all__ = ["AnalysedSource", "analyse", "clear_cache", "is_current", "senders"]
@@ -53,8 +55,10 @@ def analyse(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, catalog
     few index reads and, at most, one snapshot read.
     """
     since = window_start(days, today)
-    window = window_name(days, since, since + timedelta(days=days) if bounded else None)
-    version = snapshot_version(data_version(engine, domain), catalogue, ipdb)
+    until = since + timedelta(days=days) if bounded else None
+    window = window_name(days, since, until)
+    current = data_version(engine, domain)
+    version = snapshot_version(current, catalogue, ipdb)
     key = (str(engine.url), domain, window, version)
     with _LOCK:
         cached = _CACHE.get(key)
@@ -64,8 +68,13 @@ def analyse(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, catalog
         payload = load_snapshot(engine, domain, window, version)
         rows = decode(payload, catalogue) if payload is not None else None
         if rows is None:
-            rows = _analyse(engine, domain, days, ipdb, catalogue, today, bounded)
-            _save(engine, domain, window, version, rows)
+            basis: list[str] | None = basis_of(current, (catalogue.digest, ipdb.fingerprint))
+            rows = _advanced(engine, domain, window, basis or [], since, until, ipdb, catalogue)
+            if rows is None:
+                rows = _analyse(engine, domain, days, ipdb, catalogue, today, bounded)
+                if data_version(engine, domain) != current:
+                    basis = None  # reports arrived while computing: the rows may hold more than the basis
+            _save(engine, domain, window, version, rows, basis)
     with _LOCK:
         while len(_CACHE) >= _CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))
@@ -73,10 +82,24 @@ def analyse(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, catalog
     return rows
 
 
-def _save(engine: sa.Engine, domain: str, window: str, version: str, rows: list[AnalysedSource]) -> None:
+def _advanced(engine: sa.Engine, domain: str, window: str, basis: list[str], since: date, until: date | None,
+              ipdb: IpDatabase, catalogue: Catalogue) -> list[AnalysedSource] | None:
+    """The window's last kept analysis brought up to date with the reports stored since, when that is exact."""
+    payload = load_latest_snapshot(engine, domain, window)
+    found = read(payload, catalogue) if payload is not None else None
+    if found is None:
+        return None
+    rows, old = found
+    if old is None:
+        return None
+    return advance(engine, domain, rows, old, basis, since, until, _attributor(engine, domain, ipdb, catalogue))
+
+
+def _save(engine: sa.Engine, domain: str, window: str, version: str, rows: list[AnalysedSource],
+          basis: list[str] | None) -> None:
     """Share the analysis with every process; a store that refuses (read-only, busy) only costs speed."""
     try:
-        save_snapshot(engine, domain, window, version, encode(rows))
+        save_snapshot(engine, domain, window, version, encode(rows, basis))
     except sa.exc.OperationalError as exc:
         log.warning("analysis of %s not kept in the store: %s", domain, exc)
 
@@ -116,21 +139,32 @@ def _analyse(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, catalo
     for ip, kind, value, messages, passed in source_evidence(engine, domain, since, until):
         if ip in evidence:
             evidence[ip].add_evidence(kind, value, messages, passed)
-    names = reverse_names(engine, list(evidence))
+    rows = _attributor(engine, domain, ipdb, catalogue)(list(evidence.values()))
+    return sorted(rows, key=lambda r: (-r.evidence.messages, r.evidence.ip))
+
+
+def _attributor(engine: sa.Engine, domain: str, ipdb: IpDatabase,
+                catalogue: Catalogue) -> Callable[[list[SourceEvidence]], list[AnalysedSource]]:
+    """Attribution and class of sources, with the domain's decisions, networks and vendor ranges read once."""
     service_decisions, network_texts = decisions(engine, domain)
     ranges = VendorRanges(catalogue, include_networks(engine))
     networks = NetworkSet(ipaddress.ip_network(n) for n in network_texts)
-    out = []
-    for ip in sorted(evidence, key=lambda i: (-evidence[i].messages, i)):
-        ev, info = evidence[ip], ipdb.lookup(ip)
-        ptr, confirmed = names.get(ip, (None, False))
-        attribution = attribute(ev, info, ptr, confirmed, catalogue, ranges)
-        by_network = bool(networks) and ip in networks
-        decision = service_decisions.get(attribution.service.id) if attribution.service else None
-        status = "approved" if by_network else (decision or "pending")
-        out.append(AnalysedSource(ev, info, ptr, confirmed, attribution,
-                                  classify(ev, attribution, decision, by_network), status))
-    return out
+
+    def attribute_all(sources: list[SourceEvidence]) -> list[AnalysedSource]:
+        names = reverse_names(engine, [ev.ip for ev in sources])
+        out = []
+        for ev in sources:
+            info = ipdb.lookup(ev.ip)
+            ptr, confirmed = names.get(ev.ip, (None, False))
+            attribution = attribute(ev, info, ptr, confirmed, catalogue, ranges)
+            by_network = bool(networks) and ev.ip in networks
+            decision = service_decisions.get(attribution.service.id) if attribution.service else None
+            status = "approved" if by_network else (decision or "pending")
+            out.append(AnalysedSource(ev, info, ptr, confirmed, attribution,
+                                      classify(ev, attribution, decision, by_network), status))
+        return out
+
+    return attribute_all
 
 
 def senders(sources: list[AnalysedSource]) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from dmarcpilot.analysis.identify import Attribution, Confidence, SenderClass, S
 from dmarcpilot.enrich.catalogue import Catalogue
 from dmarcpilot.enrich.ipdata import IpDatabase, IpInfo
 
-FORMAT = 3  # 2: repeated texts in a table; 3: evidence maps as JSON objects
+FORMAT = 4  # 2: repeated texts in a table; 3: evidence maps as JSON objects; 4: the basis in the header
 
 
 def window_name(days: int, since: date, until: date | None) -> str:
@@ -37,8 +37,11 @@ def snapshot_version(data_version: tuple[Any, ...], catalogue: Catalogue, ipdb: 
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
-def encode(rows: Sequence[AnalysedSource]) -> bytes:
-    """One compact array per source; repeated texts (owners, groups, classes) once in a table."""
+def encode(rows: Sequence[AnalysedSource], basis: Sequence[str] | None = None) -> bytes:
+    """One compact array per source; repeated texts (owners, groups, classes) once in a table.
+
+    ``basis``: the data version the rows are exactly of (``analysis.incremental``), when known.
+    """
     table: dict[str | None, int] = {}
 
     def ref(text: str | None) -> int:
@@ -57,18 +60,26 @@ def encode(rows: Sequence[AnalysedSource]) -> bytes:
             ref(att.service.id if att.service else None), ref(att.confidence.value if att.confidence else None),
             [ref(e) for e in att.evidence], ref(att.group), ref(r.sender_class.value), ref(r.status),
         ])
-    return zlib.compress(json.dumps([FORMAT, list(table), out], separators=(",", ":")).encode(), 1)
+    header = None if basis is None else list(basis)
+    return zlib.compress(json.dumps([FORMAT, header, list(table), out], separators=(",", ":")).encode(), 1)
 
 
 def decode(payload: bytes, catalogue: Catalogue) -> list[AnalysedSource] | None:
     """The analysed sources, or None when the payload cannot be used (another format, unknown service)."""
+    found = read(payload, catalogue)
+    return None if found is None else found[0]
+
+
+def read(payload: bytes, catalogue: Catalogue) -> tuple[list[AnalysedSource], list[str] | None] | None:
+    """The analysed sources and the basis they were written with, or None when the payload cannot be used."""
     try:
-        version, texts, items = json.loads(zlib.decompress(payload))
+        version, basis, texts, items = json.loads(zlib.decompress(payload))
         if version != FORMAT:
             return None
-        return _rows(texts, items, catalogue)
+        rows = _rows(texts, items, catalogue)
     except (ValueError, TypeError, IndexError, KeyError, zlib.error):
         return None
+    return None if rows is None else (rows, basis)
 
 
 def _rows(texts: list[Any], items: list[Any], catalogue: Catalogue) -> list[AnalysedSource] | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from dmarcpilot.store.rollups import DAILY, MONTHLY, Tier, month_start
 from dmarcpilot.store.schema import (
     UTCDateTime,
+    aggregate_records,
     aggregate_reports,
     approvals,
     audit_log,
@@ -226,6 +227,27 @@ def include_networks(engine: sa.Engine) -> dict[str, tuple[list[str], date]]:
             listed = networks if isinstance(networks, list) else json.loads(networks)
             out[subject] = (listed, resolved_at.date())
     return out
+
+
+def reports_between(engine: sa.Engine, domain: str, after_id: int, up_to_id: int) -> list[tuple[int, date]]:
+    """(id, UTC day of its begin) of the domain's aggregate reports with ``after_id < id <= up_to_id``."""
+    a = aggregate_reports.c
+    query = (sa.select(a.id, a.begin_at)
+             .where(a.domain == domain.lower().rstrip("."), a.id > after_id, a.id <= up_to_id).order_by(a.id))
+    with engine.connect() as conn:
+        return [(pk, begin.astimezone(UTC).date()) for pk, begin in conn.execute(query)]
+
+
+RawRecord = tuple[str, int, str | None, str | None, str | None, Any, Any]
+
+
+def records_of(engine: sa.Engine, report_ids: list[int]) -> list[RawRecord]:
+    """(source ip, count, DKIM and SPF of policy_evaluated, envelope sender, DKIM and SPF results) of reports."""
+    r = aggregate_records.c
+    query = (sa.select(r.source_ip, r.count, r.dkim, r.spf, r.envelope_from, r.dkim_results, r.spf_results)
+             .where(r.report_pk.in_(report_ids)))
+    with engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(query)]
 
 
 def data_version(engine: sa.Engine, domain: str) -> tuple[Any, ...]:

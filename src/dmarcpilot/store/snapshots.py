@@ -35,6 +35,14 @@ def load_snapshot(engine: sa.Engine, domain: str, window: str, version: str) -> 
     return None if payload is None else bytes(payload)
 
 
+def load_latest_snapshot(engine: sa.Engine, domain: str, window: str) -> bytes | None:
+    """The payload of ``window``'s snapshot, of whatever version (to bring it up to date)."""
+    s = analysis_snapshots.c
+    with engine.connect() as conn:
+        payload = conn.execute(sa.select(s.payload).where(s.domain == domain, s.window == window)).scalar()
+    return None if payload is None else bytes(payload)
+
+
 def save_snapshot(engine: sa.Engine, domain: str, window: str, version: str, payload: bytes,
                   now: datetime | None = None) -> None:
     """Store (or replace) ``window``'s snapshot; forget the domain's windows unused for ``KEEP``."""

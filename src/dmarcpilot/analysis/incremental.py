@@ -1,0 +1,83 @@
+"""Bring a kept analysis up to date with the reports stored since, instead of computing it again.
+
+A window's analysis changes with every report stored for its domain. When
+nothing else it depends on changed (decisions, reverse DNS, vendor ranges,
+the catalogue, the IP data: the rest of ``store.queries.data_version``) and
+the new reports are exactly those with ids above the last one the analysis
+saw (their number is checked: a report committed late under a lower id sends
+the caller back to the full computation), the new reports' records are
+folded into the sources they touch by the rollups' own rules
+(``store.rollups``: DMARC pass when the DKIM or SPF verdict passes;
+``EvidenceCollector`` for the identification evidence), and only those
+sources are attributed again. The result equals a full computation
+(``tests/analysis/test_incremental.py``).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+
+from dmarcpilot.analysis.analysed import AnalysedSource
+from dmarcpilot.analysis.identify import SourceEvidence
+from dmarcpilot.store.queries import records_of, reports_between
+from dmarcpilot.store.rollups import EvidenceCollector
+
+#: More new reports than this: computing the window from the rollups is as cheap.
+MAX_NEW_REPORTS = 500
+
+Attributor = Callable[[list[SourceEvidence]], list[AnalysedSource]]
+
+
+def basis_of(data_version: Sequence[Any], extra: Sequence[str]) -> list[str]:
+    """What an analysis is exactly of: the data version's parts, then the catalogue and IP data."""
+    return [str(v) for v in data_version] + list(extra)
+
+
+def advance(engine: sa.Engine, domain: str, rows: list[AnalysedSource], old: Sequence[str], new: Sequence[str],
+            since: date, until: date | None, attribute_all: Attributor) -> list[AnalysedSource] | None:
+    """``rows`` (exactly of basis ``old``) brought to basis ``new``; None when only a full computation will do."""
+    if len(old) != len(new) or old[2:] != new[2:] or not _int(old[0]) or not _int(new[0]):
+        return None  # something besides the reports changed, or the domain had no report then
+    old_max, new_max = int(old[0]), int(new[0])
+    expected = int(new[1]) - int(old[1])
+    if new_max < old_max or expected < 0 or expected > MAX_NEW_REPORTS:
+        return None
+    reports = reports_between(engine, domain, old_max, new_max)
+    if len(reports) != expected:
+        return None  # a report committed under a lower id, or one removed: not a simple append
+    inside = [pk for pk, day in reports if day >= since and (until is None or day < until)]
+    if not inside:
+        return list(rows)
+    by_ip = {r.evidence.ip: r for r in rows}
+    touched = _fold(domain, records_of(engine, inside), by_ip)
+    for row in attribute_all(list(touched.values())):
+        by_ip[row.evidence.ip] = row
+    return sorted(by_ip.values(), key=lambda r: (-r.evidence.messages, r.evidence.ip))
+
+
+def _int(text: str) -> bool:
+    return text.isdigit()
+
+
+def _fold(domain: str, records: list[Any], by_ip: dict[str, AnalysedSource]) -> dict[str, SourceEvidence]:
+    """The touched sources' evidence: copies of the kept ones (shared with other callers) plus the records."""
+    touched: dict[str, SourceEvidence] = {}
+    collector = EvidenceCollector(domain)
+    for ip, count, dkim, spf, envelope, dkim_results, spf_results in records:
+        ev = touched.get(ip)
+        if ev is None:
+            kept = by_ip.get(ip)
+            ev = touched[ip] = copy.deepcopy(kept.evidence) if kept is not None else SourceEvidence(ip)
+        ev.messages += count
+        ev.dkim_aligned += count if dkim == "pass" else 0
+        ev.spf_aligned += count if spf == "pass" else 0
+        ev.dmarc_pass += count if "pass" in (dkim, spf) else 0
+        collector.add_raw(ip, count, envelope, dkim_results or [], spf_results or [])
+    for (ip, kind, value), (messages, passed) in collector.counts.items():
+        touched[ip].add_evidence(kind, value, messages, passed)
+    return touched

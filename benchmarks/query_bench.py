@@ -42,7 +42,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from dmarcpilot.analysis.identify import SourceEvidence
+from dmarcpilot.analysis.incremental import fold_records
 from dmarcpilot.analysis.senders import analyse, clear_cache, senders
 from dmarcpilot.analysis.summary import summarise
 from dmarcpilot.cli.common import Settings
@@ -54,7 +54,6 @@ from dmarcpilot.samplegen.university import generate
 from dmarcpilot.sources.files import walk_paths
 from dmarcpilot.store.approvals import decide
 from dmarcpilot.store.db import open_store
-from dmarcpilot.store.rollups import EvidenceCollector
 from dmarcpilot.store.schema import aggregate_records, aggregate_reports
 
 HERE = Path(__file__).resolve().parent
@@ -86,19 +85,8 @@ def senders_from_records(engine: sa.Engine, days: int, ipdb: IpDatabase, catalog
     r, a = aggregate_records.c, aggregate_reports.c
     query = (sa.select(r.source_ip, r.count, r.dkim, r.spf, r.envelope_from, r.dkim_results, r.spf_results)
              .join(aggregate_reports, a.id == r.report_pk).where(a.domain == DOMAIN, a.begin_at >= since))
-    evidence: dict[str, SourceEvidence] = {}
-    collector = EvidenceCollector(DOMAIN)  # the rollup's own folding rule, applied to raw records
-    with engine.connect() as conn:
-        for ip, count, dkim, spf, env, dkim_results, spf_results in conn.execution_options(
-                stream_results=True, yield_per=10_000).execute(query):
-            entry = evidence.get(ip) or evidence.setdefault(ip, SourceEvidence(ip))
-            entry.messages += count
-            entry.dkim_aligned += count if dkim == "pass" else 0
-            entry.spf_aligned += count if spf == "pass" else 0
-            entry.dmarc_pass += count if "pass" in (dkim, spf) else 0
-            collector.add_raw(ip, count, env, dkim_results or [], spf_results or [])
-    for (ip, kind, value), (messages, passed) in collector.counts.items():
-        evidence[ip].add_evidence(kind, value, messages, passed)
+    with engine.connect() as conn:  # folded by the rollups' own rules, applied to the raw records
+        evidence = fold_records(DOMAIN, conn.execution_options(stream_results=True, yield_per=10_000).execute(query))
     for ip in evidence:
         ipdb.lookup(ip)
     return len(evidence)

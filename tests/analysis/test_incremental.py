@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Any
 
-import pytest
 import sqlalchemy as sa
 
-from dmarcpilot.analysis import senders as senders_module
 from dmarcpilot.analysis.incremental import advance
 from dmarcpilot.analysis.senders import analyse, clear_cache
 from dmarcpilot.ingest.pipeline import Ingestor
@@ -43,19 +40,6 @@ def _ingest(engine: sa.Engine, directory: Path, name: str, data: bytes) -> None:
     directory.mkdir(exist_ok=True)
     (directory / name).write_bytes(data)
     Ingestor(engine).run(walk_paths([str(directory / name)]))
-
-
-@pytest.fixture
-def computed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    calls: list[int] = []
-    real = senders_module._analyse
-
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(senders_module, "_analyse", counting)
-    return calls
 
 
 def test_new_reports_are_folded_in_and_equal_a_fresh_computation(

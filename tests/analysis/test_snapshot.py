@@ -7,10 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 
-from dmarcpilot.analysis import senders as senders_module
 from dmarcpilot.analysis.analysed import AnalysedSource
 from dmarcpilot.analysis.senders import analyse, clear_cache, is_current
 from dmarcpilot.analysis.snapshot import decode, encode
@@ -31,20 +29,6 @@ def _fields(row: AnalysedSource) -> tuple[Any, ...]:
             dict(ev.envelope_domains), dict(ev.spf_pass_domains), row.info, row.ptr, row.ptr_confirmed,
             row.attribution.service.id if row.attribution.service else None, row.attribution.confidence,
             row.attribution.evidence, row.attribution.group, row.sender_class, row.status)
-
-
-@pytest.fixture
-def computed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts every computation from the rollups (as opposed to a snapshot read)."""
-    calls: list[int] = []
-    real = senders_module._analyse
-
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(senders_module, "_analyse", counting)
-    return calls
 
 
 def test_a_new_process_reads_the_stored_analysis_equal_to_the_computed_one(

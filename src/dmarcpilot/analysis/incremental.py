@@ -16,7 +16,7 @@ sources are attributed again. The result equals a full computation
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from dmarcpilot.analysis.analysed import AnalysedSource
 from dmarcpilot.analysis.identify import SourceEvidence
-from dmarcpilot.store.queries import records_of, reports_between
+from dmarcpilot.store.queries import RawRecord, records_of, reports_between
 from dmarcpilot.store.rollups import EvidenceCollector
 
 #: More new reports than this: computing the window from the rollups is as cheap.
@@ -54,7 +54,8 @@ def advance(engine: sa.Engine, domain: str, rows: list[AnalysedSource], old: Seq
     if not inside:
         return list(rows)
     by_ip = {r.evidence.ip: r for r in rows}
-    touched = _fold(domain, records_of(engine, inside), by_ip)
+    kept = {ip: r.evidence for ip, r in by_ip.items()}
+    touched = fold_records(domain, records_of(engine, inside), kept)
     for row in attribute_all(list(touched.values())):
         by_ip[row.evidence.ip] = row
     return sorted(by_ip.values(), key=lambda r: (-r.evidence.messages, r.evidence.ip))
@@ -64,15 +65,20 @@ def _int(text: str) -> bool:
     return text.isdigit()
 
 
-def _fold(domain: str, records: list[Any], by_ip: dict[str, AnalysedSource]) -> dict[str, SourceEvidence]:
-    """The touched sources' evidence: copies of the kept ones (shared with other callers) plus the records."""
+def fold_records(domain: str, records: Iterable[RawRecord],
+                 kept: Mapping[str, SourceEvidence] | None = None) -> dict[str, SourceEvidence]:
+    """Sources' evidence from raw records by the rollups' rules, starting from copies of ``kept`` ones.
+
+    The kept evidence is copied, never changed: other callers may hold it.
+    """
     touched: dict[str, SourceEvidence] = {}
     collector = EvidenceCollector(domain)
+    kept = kept or {}
     for ip, count, dkim, spf, envelope, dkim_results, spf_results in records:
         ev = touched.get(ip)
         if ev is None:
-            kept = by_ip.get(ip)
-            ev = touched[ip] = copy.deepcopy(kept.evidence) if kept is not None else SourceEvidence(ip)
+            before = kept.get(ip)
+            ev = touched[ip] = copy.deepcopy(before) if before is not None else SourceEvidence(ip)
         ev.messages += count
         ev.dkim_aligned += count if dkim == "pass" else 0
         ev.spf_aligned += count if spf == "pass" else 0

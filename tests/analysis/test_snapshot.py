@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from dmarcpilot.analysis.analysed import AnalysedSource
-from dmarcpilot.analysis.senders import analyse, clear_cache, is_current
+from dmarcpilot.analysis.senders import analyse, clear_cache, flush_saves, is_current
 from dmarcpilot.analysis.snapshot import decode, encode
 from dmarcpilot.enrich.catalogue import load_catalogue
 from dmarcpilot.jobs.analyses import refresh_analyses
@@ -69,6 +69,7 @@ def test_a_decision_a_new_catalogue_or_other_ip_data_makes_it_stale(
 def test_a_damaged_or_foreign_snapshot_is_recomputed(engine: sa.Engine, tmp_path: Path, computed: list[int]) -> None:
     ipdb, catalogue = _setup(engine, tmp_path)
     good = analyse(engine, "example.edu", 2, ipdb, catalogue, DAY)  # type: ignore[arg-type]
+    flush_saves()  # kept in the store (after the answer, in the background)
     with engine.begin() as conn:
         conn.execute(sa.update(analysis_snapshots).values(payload=b"not zlib"))
     clear_cache()

@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from dmarcpilot.analysis.senders import analyse, is_current
+from dmarcpilot.analysis.senders import analyse, flush_saves, is_current
 from dmarcpilot.enrich.catalogue import Catalogue
 from dmarcpilot.enrich.ipdata import IpDatabase
 from dmarcpilot.policy.enforcement import DEFAULT_DAYS
@@ -33,4 +33,5 @@ def refresh_analyses(engine: sa.Engine, ipdb: IpDatabase, catalogue: Catalogue,
             if not is_current(engine, domain, days, ipdb, catalogue, today):
                 analyse(engine, domain, days, ipdb, catalogue, today)
                 computed.setdefault(domain, []).append(days)
+    flush_saves()
     return {"domains": len(domains), "computed": computed}

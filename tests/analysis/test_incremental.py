@@ -8,11 +8,13 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from dmarcpilot.analysis.incremental import advance
-from dmarcpilot.analysis.senders import analyse, clear_cache
+from dmarcpilot.analysis.senders import analyse, clear_cache, flush_saves
+from dmarcpilot.analysis.snapshot import decode, window_name
 from dmarcpilot.ingest.pipeline import Ingestor
 from dmarcpilot.policy.approvals import Decision, Subject
 from dmarcpilot.sources.files import walk_paths
 from dmarcpilot.store.approvals import decide
+from dmarcpilot.store.snapshots import load_latest_snapshot
 from tests.analysis.test_identify import _rec, _setup
 from tests.analysis.test_snapshot import _fields
 
@@ -51,6 +53,10 @@ def test_new_reports_are_folded_in_and_equal_a_fresh_computation(
     clear_cache()  # another process: only the store's analysis is known
     advanced = analyse(engine, "example.edu", 2, ipdb, catalogue, DAY)  # type: ignore[arg-type]
     assert len(computed) == 1  # the first analysis only: the second was brought up to date
+    flush_saves()
+    stored = decode(load_latest_snapshot(engine, "example.edu", window_name(2, date(2023, 11, 14), None)) or b"",
+                    catalogue)  # type: ignore[arg-type]
+    assert stored is not None and [_fields(r) for r in stored] == [_fields(r) for r in advanced]  # items reused
     clear_cache(engine)
     fresh = analyse(engine, "example.edu", 2, ipdb, catalogue, DAY)  # type: ignore[arg-type]
     assert len(computed) == 2

@@ -39,8 +39,11 @@ def basis_of(data_version: Sequence[Any], extra: Sequence[str]) -> list[str]:
 
 
 def advance(engine: sa.Engine, domain: str, rows: list[AnalysedSource], old: Sequence[str], new: Sequence[str],
-            since: date, until: date | None, attribute_all: Attributor) -> list[AnalysedSource] | None:
-    """``rows`` (exactly of basis ``old``) brought to basis ``new``; None when only a full computation will do."""
+            since: date, until: date | None, attribute_all: Attributor) -> tuple[list[AnalysedSource], set[str]] | None:
+    """``rows`` (exactly of basis ``old``) brought to basis ``new``, and the sources that changed.
+
+    None when only a full computation will do.
+    """
     if len(old) != len(new) or old[2:] != new[2:] or not _int(old[0]) or not _int(new[0]):
         return None  # something besides the reports changed, or the domain had no report then
     old_max, new_max = int(old[0]), int(new[0])
@@ -52,13 +55,13 @@ def advance(engine: sa.Engine, domain: str, rows: list[AnalysedSource], old: Seq
         return None  # a report committed under a lower id, or one removed: not a simple append
     inside = [pk for pk, day in reports if day >= since and (until is None or day < until)]
     if not inside:
-        return list(rows)
+        return list(rows), set()
     by_ip = {r.evidence.ip: r for r in rows}
     kept = {ip: r.evidence for ip, r in by_ip.items()}
     touched = fold_records(domain, records_of(engine, inside), kept)
     for row in attribute_all(list(touched.values())):
         by_ip[row.evidence.ip] = row
-    return sorted(by_ip.values(), key=lambda r: (-r.evidence.messages, r.evidence.ip))
+    return sorted(by_ip.values(), key=lambda r: (-r.evidence.messages, r.evidence.ip)), set(touched)
 
 
 def _int(text: str) -> bool:

@@ -8,6 +8,7 @@ unknown group (network owner and reverse-DNS organisational domain).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import threading
@@ -24,7 +25,7 @@ from dmarcpilot.analysis.figures import rate, window_start
 from dmarcpilot.analysis.identify import NetworkSet, SenderClass, SourceEvidence, attribute, classify
 from dmarcpilot.analysis.incremental import advance, basis_of
 from dmarcpilot.analysis.ranges import VendorRanges
-from dmarcpilot.analysis.snapshot import decode, encode, read, snapshot_version, window_name
+from dmarcpilot.analysis.snapshot import Decoded, decode, encode, read, snapshot_version, window_name
 from dmarcpilot.enrich.catalogue import Catalogue
 from dmarcpilot.enrich.ipdata import IpDatabase
 from dmarcpilot.gcpause import gc_paused
@@ -70,12 +71,15 @@ def analyse(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, catalog
         rows = decode(payload, catalogue) if payload is not None else None
         if rows is None:
             basis: list[str] | None = basis_of(current, (catalogue.digest, ipdb.fingerprint))
-            rows = _advanced(engine, domain, window, basis or [], since, until, ipdb, catalogue)
-            if rows is None:
+            advanced = _advanced(engine, domain, window, basis or [], since, until, ipdb, catalogue)
+            if advanced is not None:
+                rows, previous, changed = advanced
+                _save(engine, domain, window, version, functools.partial(encode, rows, basis, previous, changed))
+            else:
                 rows = _analyse(engine, domain, days, ipdb, catalogue, today, bounded)
                 if data_version(engine, domain) != current:
                     basis = None  # reports arrived while computing: the rows may hold more than the basis
-            _save(engine, domain, window, version, rows, basis)
+                _save(engine, domain, window, version, functools.partial(encode, rows, basis))
     with _LOCK:
         while len(_CACHE) >= _CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))
@@ -84,34 +88,31 @@ def analyse(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, catalog
 
 
 def _advanced(engine: sa.Engine, domain: str, window: str, basis: list[str], since: date, until: date | None,
-              ipdb: IpDatabase, catalogue: Catalogue) -> list[AnalysedSource] | None:
+              ipdb: IpDatabase, catalogue: Catalogue) -> tuple[list[AnalysedSource], Decoded, set[str]] | None:
     """The window's last kept analysis brought up to date with the reports stored since, when that is exact."""
     payload = load_latest_snapshot(engine, domain, window)
-    found = read(payload, catalogue) if payload is not None else None
-    if found is None:
+    previous = read(payload, catalogue) if payload is not None else None
+    if previous is None or previous.basis is None:
         return None
-    rows, old = found
-    if old is None:
-        return None
-    return advance(engine, domain, rows, old, basis, since, until, _attributor(engine, domain, ipdb, catalogue))
+    found = advance(engine, domain, previous.rows, previous.basis, basis, since, until,
+                    _attributor(engine, domain, ipdb, catalogue))
+    return None if found is None else (found[0], previous, found[1])
 
 
-def _save(engine: sa.Engine, domain: str, window: str, version: str, rows: list[AnalysedSource],
-          basis: list[str] | None) -> None:
+def _save(engine: sa.Engine, domain: str, window: str, version: str, payload: Callable[[], bytes]) -> None:
     """Share the analysis with every process, after the caller has its answer (``flush_saves`` waits).
 
     Best effort: a store that refuses (read-only, busy) only costs the next process some speed.
     """
-    future = _SAVER.submit(_write, engine, domain, window, version, rows, basis)
+    future = _SAVER.submit(_write, engine, domain, window, version, payload)
     with _LOCK:
         _PENDING[:] = [f for f in _PENDING if not f.done()]
         _PENDING.append(future)
 
 
-def _write(engine: sa.Engine, domain: str, window: str, version: str, rows: list[AnalysedSource],
-           basis: list[str] | None) -> None:
+def _write(engine: sa.Engine, domain: str, window: str, version: str, payload: Callable[[], bytes]) -> None:
     try:
-        save_snapshot(engine, domain, window, version, encode(rows, basis))
+        save_snapshot(engine, domain, window, version, payload())
     except Exception as exc:  # a cache that could not be written is logged, never fatal
         log.warning("analysis of %s not kept in the store: %s", domain, exc)
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -37,23 +38,39 @@ def snapshot_version(data_version: tuple[Any, ...], catalogue: Catalogue, ipdb: 
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
-def encode(rows: Sequence[AnalysedSource], basis: Sequence[str] | None = None) -> bytes:
+@dataclass(frozen=True)
+class Decoded:
+    """A snapshot read back: its rows and basis, and its encoded items (reused when it is brought up to date)."""
+
+    rows: list[AnalysedSource]
+    basis: list[str] | None
+    texts: list[Any]
+    items: dict[str, list[Any]]  # by source address
+
+
+def encode(rows: Sequence[AnalysedSource], basis: Sequence[str] | None = None, previous: Decoded | None = None,
+           changed: Set[str] = frozenset()) -> bytes:
     """One compact array per source; repeated texts (owners, groups, classes) once in a table.
 
     ``basis``: the data version the rows are exactly of (``analysis.incremental``), when known.
+    ``previous``: a snapshot whose items are reused for the sources not in ``changed``.
     """
-    table: dict[str | None, int] = {}
+    texts: list[Any] = list(previous.texts) if previous else []
+    table: dict[Any, int] = {text: index for index, text in enumerate(texts)}
 
     def ref(text: str | None) -> int:
         found = table.get(text)
         if found is None:
-            found = table[text] = len(table)
+            found = table[text] = len(texts)
+            texts.append(text)
         return found
 
+    kept = previous.items if previous else {}
     out = []
     for r in rows:
         ev, info, att = r.evidence, r.info, r.attribution
-        out.append([
+        item = None if ev.ip in changed else kept.get(ev.ip)
+        out.append(item if item is not None else [
             ev.ip, ev.messages, ev.dkim_aligned, ev.spf_aligned, ev.dmarc_pass,
             ev.dkim_pass_domains, ev.envelope_domains, ev.spf_pass_domains,
             ref(info.country), info.asn, ref(info.as_name), ref(info.as_domain), r.ptr, r.ptr_confirmed,
@@ -61,17 +78,17 @@ def encode(rows: Sequence[AnalysedSource], basis: Sequence[str] | None = None) -
             [ref(e) for e in att.evidence], ref(att.group), ref(r.sender_class.value), ref(r.status),
         ])
     header = None if basis is None else list(basis)
-    return zlib.compress(json.dumps([FORMAT, header, list(table), out], separators=(",", ":")).encode(), 1)
+    return zlib.compress(json.dumps([FORMAT, header, texts, out], separators=(",", ":")).encode(), 1)
 
 
 def decode(payload: bytes, catalogue: Catalogue) -> list[AnalysedSource] | None:
     """The analysed sources, or None when the payload cannot be used (another format, unknown service)."""
     found = read(payload, catalogue)
-    return None if found is None else found[0]
+    return None if found is None else found.rows
 
 
-def read(payload: bytes, catalogue: Catalogue) -> tuple[list[AnalysedSource], list[str] | None] | None:
-    """The analysed sources and the basis they were written with, or None when the payload cannot be used."""
+def read(payload: bytes, catalogue: Catalogue) -> Decoded | None:
+    """The snapshot read back, or None when the payload cannot be used."""
     try:
         version, basis, texts, items = json.loads(zlib.decompress(payload))
         if version != FORMAT:
@@ -79,7 +96,7 @@ def read(payload: bytes, catalogue: Catalogue) -> tuple[list[AnalysedSource], li
         rows = _rows(texts, items, catalogue)
     except (ValueError, TypeError, IndexError, KeyError, zlib.error):
         return None
-    return None if rows is None else (rows, basis)
+    return None if rows is None else Decoded(rows, basis, texts, {item[0]: item for item in items})
 
 
 def _rows(texts: list[Any], items: list[Any], catalogue: Catalogue) -> list[AnalysedSource] | None:

@@ -54,7 +54,9 @@ def analyse(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, catalog
     the store's data for the domain changes (``store.queries.data_version``),
     or the catalogue or IP data do. A dashboard asking again, a second
     command of the same job, or a web process on another machine costs a
-    few index reads and, at most, one snapshot read.
+    few index reads and, at most, one snapshot read. After new reports only,
+    the kept analysis is brought up to date with them
+    (``analysis.incremental``); anything else is computed from the rollups.
     """
     since = window_start(days, today)
     until = since + timedelta(days=days) if bounded else None

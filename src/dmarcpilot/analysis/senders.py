@@ -113,6 +113,9 @@ def _save(engine: sa.Engine, domain: str, window: str, version: str, payload: Ca
 
 
 def _write(engine: sa.Engine, domain: str, window: str, version: str, payload: Callable[[], bytes]) -> None:
+    # one interpreter lock: encoding now would slow the caller's own answer (a page still rendering),
+    # so give it a moment first, unless someone is waiting for the save
+    _HURRY.wait(SAVE_DELAY)
     try:
         save_snapshot(engine, domain, window, version, payload())
     except Exception as exc:  # a cache that could not be written is logged, never fatal
@@ -124,8 +127,12 @@ def flush_saves() -> None:
     with _LOCK:
         pending = list(_PENDING)
         _PENDING.clear()
-    for future in pending:
-        future.result()
+    _HURRY.set()
+    try:
+        for future in pending:
+            future.result()
+    finally:
+        _HURRY.clear()
 
 
 def is_current(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, catalogue: Catalogue,
@@ -143,6 +150,9 @@ _LOCK = threading.Lock()  # the web app analyses in a thread pool
 # threads are joined at interpreter exit, so a command's analysis is kept before the process ends
 _SAVER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analysis-save")
 _PENDING: list[Future[None]] = []
+_HURRY = threading.Event()
+#: Seconds a save waits before it starts encoding (the caller's answer goes first).
+SAVE_DELAY = 0.3
 
 
 def clear_cache(engine: sa.Engine | None = None) -> None:

@@ -208,32 +208,46 @@ def _attributor(engine: sa.Engine, domain: str, ipdb: IpDatabase,
 
 
 def senders(sources: list[AnalysedSource]) -> list[dict[str, Any]]:
-    """One row per service or unknown group, largest first."""
-    groups: dict[str, list[AnalysedSource]] = defaultdict(list)
+    """One row per service or unknown group, largest first (one pass over the sources)."""
+    groups: dict[str, _Group] = {}
     for source in sources:
-        groups[source.attribution.group].append(source)
+        group = groups.get(source.attribution.group)
+        if group is None:
+            group = groups[source.attribution.group] = _Group(source)
+        group.add(source)
     rows = []
-    for group, members in groups.items():
-        service = members[0].attribution.service
-        messages = sum(m.evidence.messages for m in members)
-        passing = sum(m.evidence.dmarc_pass for m in members)
-        classes = {m.sender_class for m in members}
+    for name, g in groups.items():
+        service = g.first.attribution.service
         rows.append({
-            "service": service.name if service else group, "service_id": service.id if service else None,
-            "category": service.category if service else None,
-            "class": _dominant(members) if len(classes) > 1 else next(iter(classes)).value,
-            "status": members[0].status if service else "pending",
-            "messages": messages, "sources": len(members),
-            "spf_aligned_rate": rate(sum(m.evidence.spf_aligned for m in members), messages),
-            "dkim_aligned_rate": rate(sum(m.evidence.dkim_aligned for m in members), messages),
-            "dmarc_pass_rate": rate(passing, messages),
-            "fix": service.alignment if service and passing < messages else None,
+            "service": service.name if service else name, "service_id": service.id if service else None,
+            "category": service.category if service else None, "class": g.dominant_class(),
+            "status": g.first.status if service else "pending",
+            "messages": g.messages, "sources": g.sources,
+            "spf_aligned_rate": rate(g.spf_aligned, g.messages), "dkim_aligned_rate": rate(g.dkim_aligned, g.messages),
+            "dmarc_pass_rate": rate(g.dmarc_pass, g.messages),
+            "fix": service.alignment if service and g.dmarc_pass < g.messages else None,
         })
     return sorted(rows, key=lambda r: (-r["messages"], r["service"]))
 
 
-def _dominant(members: list[AnalysedSource]) -> str:
-    weight: dict[SenderClass, int] = defaultdict(int)
-    for member in members:
-        weight[member.sender_class] += member.evidence.messages
-    return max(weight, key=lambda c: (weight[c], c.value)).value
+class _Group:
+    """Sums of one service's (or unknown group's) sources; the class weighs each source by its messages."""
+
+    __slots__ = ("dkim_aligned", "dmarc_pass", "first", "messages", "sources", "spf_aligned", "weight")
+
+    def __init__(self, first: AnalysedSource) -> None:
+        self.first = first
+        self.messages = self.dmarc_pass = self.spf_aligned = self.dkim_aligned = self.sources = 0
+        self.weight: dict[SenderClass, int] = defaultdict(int)
+
+    def add(self, source: AnalysedSource) -> None:
+        ev = source.evidence
+        self.messages += ev.messages
+        self.dmarc_pass += ev.dmarc_pass
+        self.spf_aligned += ev.spf_aligned
+        self.dkim_aligned += ev.dkim_aligned
+        self.sources += 1
+        self.weight[source.sender_class] += ev.messages
+
+    def dominant_class(self) -> str:
+        return max(self.weight, key=lambda c: (self.weight[c], c.value)).value

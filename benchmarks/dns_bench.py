@@ -45,6 +45,9 @@ from typing import Any
 
 import psutil
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.dnsserver.helpers import nsd_conf
+
 from dmarcpilot.enrich.catalogue import load_catalogue
 from dmarcpilot.policy.approvals import Decision, Subject
 from dmarcpilot.policy.dkimkeys import generate_key, seal
@@ -163,26 +166,6 @@ def start_server(url: str, cpu: int | None = 0, extra: Sequence[str] = ()) \
         proc.wait(15)
 
 
-NSD_CONF = """\
-server:
-    ip-address: 127.0.0.1
-    port: {port}
-    username: ""
-    chroot: ""
-    zonesdir: "{dir}"
-    database: ""
-    pidfile: "{dir}/nsd.pid"
-    xfrdfile: "{dir}/xfrd.state"
-    zonelistfile: "{dir}/zone.list"
-    logfile: "{dir}/nsd.log"
-    server-count: 1
-    rrl-ratelimit: 0
-remote-control:
-    control-enable: no
-zone:
-    name: "{zone}"
-    zonefile: "{zone}.zone"
-"""
 
 
 @contextmanager
@@ -190,7 +173,7 @@ def start_nsd(directory: Path, cpu: int | None = 0) -> Iterator[tuple[int, int]]
     """NSD serving the exported zone; yields (port, pid)."""
     port = _free_port()
     conf = directory / "nsd.conf"
-    conf.write_text(NSD_CONF.format(port=port, dir=directory, zone=HZ))
+    conf.write_text(nsd_conf(port, directory, HZ))
     proc = subprocess.Popen([*_pin(cpu), _tool("nsd"), "-d", "-c", str(conf)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:

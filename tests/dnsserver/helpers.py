@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -189,3 +190,21 @@ def dig(port: int, name: str, rdtype: str, *options: str, client: str = "dig", t
 def txt(value: str) -> str:
     """A TXT value as dig prints it: the character-strings quoted, concatenated."""
     return "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', value))
+
+
+def nsd_conf(port: int, directory: Path, zone: str, *, server: tuple[str, ...] = (), zone_lines: tuple[str, ...] = (),
+             key: str = "") -> str:
+    """An nsd.conf serving ``zone`` from ``directory`` on 127.0.0.1:``port``, unprivileged and without RRL.
+
+    ``server`` and ``zone_lines`` add lines to those sections; ``key`` is a ``key:`` section.
+    """
+    lines = [
+        "server:", "    ip-address: 127.0.0.1", f"    port: {port}", '    username: ""', '    chroot: ""',
+        f'    zonesdir: "{directory}"', '    database: ""', f'    pidfile: "{directory}/nsd.pid"',
+        f'    xfrdfile: "{directory}/xfrd.state"', f'    zonelistfile: "{directory}/zone.list"',
+        f'    logfile: "{directory}/nsd.log"', "    server-count: 1", "    rrl-ratelimit: 0",
+        *(f"    {line}" for line in server),
+        "remote-control:", "    control-enable: no", *([key.rstrip("\n")] if key else []),
+        "zone:", f'    name: "{zone}"', f'    zonefile: "{zone}.zone"', *(f"    {line}" for line in zone_lines),
+    ]
+    return "\n".join(lines) + "\n"

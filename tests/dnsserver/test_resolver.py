@@ -30,7 +30,7 @@ from dmarcpilot.policy.zone import ZoneRecord
 from dmarcpilot.store.approvals import decide
 from dmarcpilot.store.db import open_store
 from dmarcpilot.store.publishing import get_settings, save_settings
-from tests.dnsserver.helpers import DOMAIN, HZ, dns_server, require
+from tests.dnsserver.helpers import DOMAIN, HZ, dns_server, nsd_conf, require
 from tests.dnsserver.test_secondary import free_port
 
 UNBOUND_CONF = """\
@@ -58,26 +58,6 @@ stub-zone:
     stub-addr: 127.0.0.1@{ours}
 remote-control:
     control-enable: no
-"""
-NSD_CONF = """\
-server:
-    ip-address: 127.0.0.1
-    port: {port}
-    username: ""
-    chroot: ""
-    zonesdir: "{dir}"
-    database: ""
-    pidfile: "{dir}/nsd.pid"
-    xfrdfile: "{dir}/xfrd.state"
-    zonelistfile: "{dir}/zone.list"
-    logfile: "{dir}/nsd.log"
-    server-count: 1
-    rrl-ratelimit: 0
-remote-control:
-    control-enable: no
-zone:
-    name: "{domain}"
-    zonefile: "{domain}.zone"
 """
 
 
@@ -122,7 +102,7 @@ def test_unbound_resolves_for_spfquery(store_url: str, tmp_path: Path) -> None:
     save_settings(engine, get_settings(engine, DOMAIN).updated(spf_all=ALL_QUALIFIERS["-"]), "alice")
     own_zone(store_url, tmp_path)
     own_port, resolver_port = free_port(), free_port()
-    (tmp_path / "nsd.conf").write_text(NSD_CONF.format(port=own_port, dir=tmp_path, domain=DOMAIN))
+    (tmp_path / "nsd.conf").write_text(nsd_conf(own_port, tmp_path, DOMAIN))
     with dns_server(store_url, reload_interval=0.3) as ours, \
             daemon([require("nsd"), "-d", "-c", str(tmp_path / "nsd.conf")]):
         (tmp_path / "unbound.conf").write_text(UNBOUND_CONF.format(

@@ -22,35 +22,19 @@ from dmarcpilot.dnsserver.transport import bind_pair
 from dmarcpilot.policy.approvals import Decision, Subject
 from dmarcpilot.store.approvals import decide
 from dmarcpilot.store.db import open_store
-from tests.dnsserver.helpers import DOMAIN, HZ, TSIG_NAME, TSIG_SECRET, Reply, dns_server, parse_reply, require
+from tests.dnsserver.helpers import (
+    DOMAIN,
+    HZ,
+    TSIG_NAME,
+    TSIG_SECRET,
+    Reply,
+    dns_server,
+    nsd_conf,
+    parse_reply,
+    require,
+)
 from tests.dnsserver.test_transfer import expected_zone
 
-NSD_CONF = """\
-server:
-    ip-address: 127.0.0.1
-    port: {port}
-    username: ""
-    chroot: ""
-    zonesdir: "{dir}"
-    database: ""
-    pidfile: "{dir}/nsd.pid"
-    xfrdfile: "{dir}/xfrd.state"
-    xfrdir: "{dir}"
-    zonelistfile: "{dir}/zone.list"
-    logfile: "{dir}/nsd.log"
-    server-count: 1
-    rrl-ratelimit: 0
-    verbosity: 2
-    minimal-responses: yes
-remote-control:
-    control-enable: no
-{key}
-zone:
-    name: "{zone}"
-    zonefile: "{zone}.zone"
-    request-xfr: 127.0.0.1@{primary} {key_name}
-    allow-notify: 127.0.0.1 {key_name}
-"""
 KEY_SECTION = f'key:\n    name: "{TSIG_NAME}"\n    algorithm: hmac-sha256\n    secret: "{TSIG_SECRET}"\n'
 
 
@@ -65,8 +49,12 @@ def free_port() -> int:
 @contextmanager
 def nsd(directory: Path, port: int, primary: int, tsig: bool) -> Iterator[subprocess.Popen[str]]:
     conf = directory / "nsd.conf"
-    conf.write_text(NSD_CONF.format(port=port, dir=directory, zone=HZ, primary=primary,
-                                    key=KEY_SECTION if tsig else "", key_name=TSIG_NAME if tsig else "NOKEY"))
+    key_name = TSIG_NAME if tsig else "NOKEY"
+    conf.write_text(nsd_conf(port, directory, HZ, server=(f'xfrdir: "{directory}"', "verbosity: 2",
+                                                          "minimal-responses: yes"),
+                             zone_lines=(f"request-xfr: 127.0.0.1@{primary} {key_name}",
+                                         f"allow-notify: 127.0.0.1 {key_name}"),
+                             key=KEY_SECTION if tsig else ""))
     checked = subprocess.run([require("nsd-checkconf"), str(conf)], capture_output=True, text=True, check=False)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     proc = subprocess.Popen([require("nsd"), "-d", "-c", str(conf)], stdout=subprocess.PIPE,

@@ -27,7 +27,6 @@ from dmarcpilot.sources.imap import (
     encode_mailbox,
     wait_for_mail,
 )
-from dmarcpilot.store.db import create_engine, migrate
 from dmarcpilot.store.schema import aggregate_reports, inputs
 from tests.sources import dovecot as dv
 from tests.sources.mailgen import hostile_mails, report_mails
@@ -43,14 +42,6 @@ def dovecot() -> Iterator[dv.Dovecot]:
 def dovecot_tls() -> Iterator[dv.Dovecot]:
     with dv.running_dovecot(tls=True) as server:
         yield server
-
-
-@pytest.fixture
-def store(sqlite_url: str) -> Iterator[sa.Engine]:
-    engine = create_engine(sqlite_url)
-    migrate(engine)
-    yield engine
-    engine.dispose()
 
 
 def account(server: dv.Dovecot, **options: object) -> ImapAccount:

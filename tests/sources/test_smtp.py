@@ -16,7 +16,6 @@ from dmarcpilot.errors import ConfigError
 from dmarcpilot.ingest.pipeline import Ingestor
 from dmarcpilot.ingest.summary import IngestSummary
 from dmarcpilot.sources.smtp import SmtpReceiver, SmtpReceiverConfig, Spool, drain_spool
-from dmarcpilot.store.db import create_engine, migrate
 from dmarcpilot.store.schema import aggregate_reports
 from tests.hostile_inputs import garbage, mail
 from tests.sources.dovecot import free_port, self_signed
@@ -38,14 +37,6 @@ def receiver(tmp_path: Path) -> Iterator[SmtpReceiver]:
     server = SmtpReceiver(config(tmp_path)).start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def store(sqlite_url: str) -> Iterator[sa.Engine]:
-    engine = create_engine(sqlite_url)
-    migrate(engine)
-    yield engine
-    engine.dispose()
 
 
 def client(server: SmtpReceiver) -> smtplib.SMTP:

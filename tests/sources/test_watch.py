@@ -5,28 +5,17 @@ from __future__ import annotations
 import gzip
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from dmarcpilot.ingest.pipeline import Ingestor
 from dmarcpilot.ingest.summary import IngestSummary
 from dmarcpilot.sources.watch import AfterIngest, DirectoryWatcher, WatchConfig
-from dmarcpilot.store.db import create_engine, migrate
 from dmarcpilot.store.schema import aggregate_reports
 from tests.hostile_inputs import garbage
 from tests.reportgen import aggregate_xml
 from tests.sources.mailgen import report_mail
-
-
-@pytest.fixture
-def store(sqlite_url: str) -> Iterator[sa.Engine]:
-    engine = create_engine(sqlite_url)
-    migrate(engine)
-    yield engine
-    engine.dispose()
 
 
 def stored(engine: sa.Engine) -> int:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -33,18 +32,13 @@ MAX_NEW_REPORTS = 500
 Attributor = Callable[[list[SourceEvidence]], list[AnalysedSource]]
 
 
-def basis_of(data_version: Sequence[Any], extra: Sequence[str]) -> list[str]:
-    """What an analysis is exactly of: the data version's parts, then the catalogue and IP data."""
-    return [str(v) for v in data_version] + list(extra)
-
-
 def advance(engine: sa.Engine, domain: str, rows: list[AnalysedSource], old: Sequence[str], new: Sequence[str],
             since: date, until: date | None, attribute_all: Attributor) -> tuple[list[AnalysedSource], set[str]] | None:
     """``rows`` (exactly of basis ``old``) brought to basis ``new``, and the sources that changed.
 
     None when only a full computation will do.
     """
-    if len(old) != len(new) or old[2:] != new[2:] or not _int(old[0]) or not _int(new[0]):
+    if len(old) != len(new) or old[2:] != new[2:] or not old[0].isdigit() or not new[0].isdigit():
         return None  # something besides the reports changed, or the domain had no report then
     old_max, new_max = int(old[0]), int(new[0])
     expected = int(new[1]) - int(old[1])
@@ -62,10 +56,6 @@ def advance(engine: sa.Engine, domain: str, rows: list[AnalysedSource], old: Seq
     for row in attribute_all(list(touched.values())):
         by_ip[row.evidence.ip] = row
     return sorted(by_ip.values(), key=lambda r: (-r.evidence.messages, r.evidence.ip)), set(touched)
-
-
-def _int(text: str) -> bool:
-    return text.isdigit()
 
 
 def fold_records(domain: str, records: Iterable[RawRecord],

@@ -23,9 +23,17 @@ import sqlalchemy as sa
 from dmarcpilot.analysis.analysed import AnalysedSource
 from dmarcpilot.analysis.figures import rate, window_start
 from dmarcpilot.analysis.identify import NetworkSet, SenderClass, SourceEvidence, attribute, classify
-from dmarcpilot.analysis.incremental import advance, basis_of
+from dmarcpilot.analysis.incremental import advance
 from dmarcpilot.analysis.ranges import VendorRanges
-from dmarcpilot.analysis.snapshot import Decoded, decode, encode, read, snapshot_version, window_name
+from dmarcpilot.analysis.snapshot import (
+    Decoded,
+    decode,
+    encode,
+    read,
+    snapshot_basis,
+    snapshot_version,
+    window_name,
+)
 from dmarcpilot.enrich.catalogue import Catalogue
 from dmarcpilot.enrich.ipdata import IpDatabase
 from dmarcpilot.gcpause import gc_paused
@@ -62,7 +70,8 @@ def analyse(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, catalog
     until = since + timedelta(days=days) if bounded else None
     window = window_name(days, since, until)
     current = data_version(engine, domain)
-    version = snapshot_version(current, catalogue, ipdb)
+    basis = snapshot_basis(current, catalogue, ipdb)
+    version = snapshot_version(basis)
     key = (str(engine.url), domain, window, version)
     with _LOCK:
         cached = _CACHE.get(key)
@@ -72,16 +81,15 @@ def analyse(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, catalog
         payload = load_snapshot(engine, domain, window, version)
         rows = decode(payload, catalogue) if payload is not None else None
         if rows is None:
-            basis: list[str] | None = basis_of(current, (catalogue.digest, ipdb.fingerprint))
-            advanced = _advanced(engine, domain, window, basis or [], since, until, ipdb, catalogue)
+            advanced = _advanced(engine, domain, window, basis, since, until, ipdb, catalogue)
             if advanced is not None:
                 rows, previous, changed = advanced
                 _save(engine, domain, window, version, functools.partial(encode, rows, basis, previous, changed))
             else:
                 rows = _analyse(engine, domain, days, ipdb, catalogue, today, bounded)
-                if data_version(engine, domain) != current:
-                    basis = None  # reports arrived while computing: the rows may hold more than the basis
-                _save(engine, domain, window, version, functools.partial(encode, rows, basis))
+                # reports that arrived while computing may be in the rows: then they are of no exact basis
+                exact = data_version(engine, domain) == current
+                _save(engine, domain, window, version, functools.partial(encode, rows, basis if exact else None))
     with _LOCK:
         while len(_CACHE) >= _CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))
@@ -139,7 +147,7 @@ def is_current(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, cata
                today: date | None = None) -> bool:
     """Whether the store holds the analysis of this window for the data as it is now (no payload read)."""
     since = window_start(days, today)
-    version = snapshot_version(data_version(engine, domain), catalogue, ipdb)
+    version = snapshot_version(snapshot_basis(data_version(engine, domain), catalogue, ipdb))
     return stored_version(engine, domain, window_name(days, since, None)) == version
 
 

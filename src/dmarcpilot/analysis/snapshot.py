@@ -32,10 +32,14 @@ def window_name(days: int, since: date, until: date | None) -> str:
     return f"{days}:{since.isoformat()}" + (f":{until.isoformat()}" if until else "")
 
 
-def snapshot_version(data_version: tuple[Any, ...], catalogue: Catalogue, ipdb: IpDatabase) -> str:
-    """What an analysis depends on, as one digest."""
-    parts = [FORMAT, [str(v) for v in data_version], catalogue.digest, ipdb.fingerprint]
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+def snapshot_basis(data_version: Sequence[Any], catalogue: Catalogue, ipdb: IpDatabase) -> list[str]:
+    """What an analysis is of: the store's data version for the domain, the catalogue, the IP data."""
+    return [str(v) for v in data_version] + [catalogue.digest, ipdb.fingerprint]
+
+
+def snapshot_version(basis: Sequence[str]) -> str:
+    """The basis as one digest (the key a snapshot is stored and found under)."""
+    return hashlib.sha256(json.dumps([FORMAT, list(basis)]).encode()).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import enum
 import ipaddress
-import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from dmarcpilot.analysis.ranges import VendorRanges
+from dmarcpilot.analysis.ranges import VendorRanges, address_value
 from dmarcpilot.enrich.catalogue import Catalogue, Service, ServiceKind
 from dmarcpilot.enrich.ipdata import IpInfo
 from dmarcpilot.enrich.orgdomain import organizational_domain
@@ -155,11 +154,8 @@ class NetworkSet:
         return bool(self._v4 or self._v6)
 
     def __contains__(self, ip: str) -> bool:
-        try:
-            if ":" in ip:
-                value, ranges = int.from_bytes(socket.inet_pton(socket.AF_INET6, ip), "big"), self._v6
-            else:
-                value, ranges = int.from_bytes(socket.inet_pton(socket.AF_INET, ip), "big"), self._v4
-        except OSError:
+        packed = address_value(ip)
+        if packed is None:
             return False
-        return any(low <= value <= high for low, high in ranges)
+        version, value = packed
+        return any(low <= value <= high for low, high in (self._v6 if version == 6 else self._v4))

@@ -22,6 +22,19 @@ from datetime import date
 from dmarcpilot.enrich.catalogue import Catalogue, Service
 
 
+def address_value(ip: str) -> tuple[int, int] | None:
+    """(IP version, the address as an integer) of a text address; None when it is not one.
+
+    ``inet_pton`` packs it in C, several times faster than ``ipaddress`` for a year's 16,000 sources.
+    """
+    try:
+        if ":" in ip:
+            return 6, int.from_bytes(socket.inet_pton(socket.AF_INET6, ip), "big")
+        return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, ip), "big")
+    except OSError:
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class RangeHit:
     service: Service
@@ -52,13 +65,11 @@ class VendorRanges:
 
     def hits(self, ip: str) -> list[RangeHit]:
         """Every (service, include) whose ranges hold ``ip``."""
-        try:
-            if ":" in ip:
-                value, tables = int.from_bytes(socket.inet_pton(socket.AF_INET6, ip), "big"), self._v6
-            else:
-                value, tables = int.from_bytes(socket.inet_pton(socket.AF_INET, ip), "big"), self._v4
-        except OSError:
+        packed = address_value(ip)
+        if packed is None:
             return []
+        version, value = packed
+        tables = self._v6 if version == 6 else self._v4
         found: list[RangeHit] = []
         for shift, table in tables:
             found.extend(table.get(value >> shift, ()))

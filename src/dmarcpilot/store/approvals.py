@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from dmarcpilot.policy.approvals import Approval, AuditEntry, Decision, Subject, SubjectKind
+from dmarcpilot.store.dialect import locked
 from dmarcpilot.store.schema import approvals, audit_log
 
 _ACTION = {Decision.APPROVED: "approve", Decision.REJECTED: "reject"}
@@ -36,11 +37,8 @@ def _decide_once(engine: sa.Engine, domain: str, subject: Subject, decision: Dec
     key = (approvals.c.domain == domain, approvals.c.subject_kind == subject.kind.value,
            approvals.c.subject == subject.value)
     with engine.execution_options(sqlite_begin="IMMEDIATE").begin() as conn:
-        query = sa.select(approvals.c.decision, approvals.c.reason, approvals.c.actor,
-                          approvals.c.decided_at).where(*key)
-        if conn.dialect.name == "postgresql":
-            query = query.with_for_update()
-        row = conn.execute(query).first()
+        row = conn.execute(locked(conn, sa.select(approvals.c.decision, approvals.c.reason, approvals.c.actor,
+                                                  approvals.c.decided_at).where(*key))).first()
         previous = row.decision if row is not None else None
         if row is not None and (row.decision, row.reason) == (decision.value, reason):
             # the same decision for the same reason again (a re-run script): nothing changes, nothing to audit

@@ -19,6 +19,14 @@ def upsert_insert(conn: sa.Connection | str, table: sa.Table) -> Any:
     return module.insert(table)
 
 
+def locked(conn: sa.Connection, query: sa.Select[Any]) -> sa.Select[Any]:
+    """``query`` for rows the transaction is about to change: FOR UPDATE on PostgreSQL.
+
+    On SQLite the caller's ``sqlite_begin="IMMEDIATE"`` transaction already holds the write lock.
+    """
+    return query.with_for_update() if conn.dialect.name == "postgresql" else query
+
+
 def insert_ignore(conn: sa.Connection, table: sa.Table) -> Any:
     """``INSERT ... ON CONFLICT DO NOTHING`` for the connection's dialect."""
     return upsert_insert(conn, table).on_conflict_do_nothing()

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from dmarcpilot.policy.approvals import SubjectKind
 from dmarcpilot.policy.domains import DomainSettings
 from dmarcpilot.policy.spftree import Capture, Expansion
-from dmarcpilot.store.dialect import upsert_insert
+from dmarcpilot.store.dialect import locked, upsert_insert
 from dmarcpilot.store.schema import audit_log, dkim_keys, domain_settings, spf_snapshots, zone_serials
 
 # -- settings ------------------------------------------------------------------------
@@ -46,9 +46,7 @@ def save_settings(engine: sa.Engine, settings: DomainSettings, actor: str, reaso
     new = settings.to_dict()
     with engine.execution_options(sqlite_begin="IMMEDIATE").begin() as conn:
         query = sa.select(domain_settings.c.settings).where(domain_settings.c.domain == settings.domain)
-        if conn.dialect.name == "postgresql":
-            query = query.with_for_update()
-        row = conn.execute(query).first()
+        row = conn.execute(locked(conn, query)).first()
         old = DomainSettings(settings.domain).to_dict() if row is None else (
             row.settings if isinstance(row.settings, dict) else json.loads(row.settings))
         changes = [f"{name}: {_shown(old.get(name))} -> {_shown(value)}" for name, value in new.items()

@@ -112,20 +112,13 @@ def _add_domain_day_statement(dialect: str) -> Any:
     r = aggregate_records.c
     select = sa.select(_param(dialect, "domain", sa.Text), _param(dialect, "period", sa.Date), *_counters()).where(
         r.report_pk == sa.bindparam("pk"))
-    return _domain_upsert(dialect, select)
+    return _adding_upsert(dialect, daily_domain_stats, ("domain", "day"), select)
 
 
 def _param(dialect: str, name: str, type_: Any) -> Any:
     # PostgreSQL needs the type of a parameter in a SELECT list; SQLite's CAST AS DATE would make it a number
     value = sa.bindparam(name, type_=type_)
     return sa.cast(value, type_) if dialect == "postgresql" else value
-
-
-def _domain_upsert(dialect: str, select: sa.Select[Any]) -> Any:
-    stmt = upsert_insert(dialect, daily_domain_stats).from_select(["domain", "day", *COUNTERS], select)
-    t = daily_domain_stats.c
-    return stmt.on_conflict_do_update(index_elements=[t.domain, t.day],
-                                      set_={name: t[name] + stmt.excluded[name] for name in COUNTERS})
 
 
 def rebuild(conn: sa.Connection) -> None:
@@ -180,13 +173,14 @@ def _month(conn: sa.Connection, day: Any) -> Any:
 
 def _upsert_statement(dialect: str, tier: Tier, select: sa.Select[Any]) -> Any:
     """INSERT ... SELECT into the tier's counters, adding to existing rows."""
-    columns = ["domain", tier.period, "source_ip", *COUNTERS]
-    stmt = upsert_insert(dialect, tier.stats).from_select(columns, select)
-    t = tier.stats.c
-    return stmt.on_conflict_do_update(
-        index_elements=[t.domain, t[tier.period], t.source_ip],
-        set_={name: t[name] + stmt.excluded[name] for name in COUNTERS},
-    )
+    return _adding_upsert(dialect, tier.stats, ("domain", tier.period, "source_ip"), select)
+
+
+def _adding_upsert(dialect: str, table: sa.Table, keys: tuple[str, ...], select: sa.Select[Any]) -> Any:
+    """INSERT ... SELECT of (keys..., COUNTERS...) into ``table``, adding the counters to an existing row's."""
+    stmt = upsert_insert(dialect, table).from_select([*keys, *COUNTERS], select)
+    return stmt.on_conflict_do_update(index_elements=[table.c[k] for k in keys],
+                                      set_={name: table.c[name] + stmt.excluded[name] for name in COUNTERS})
 
 
 EvidenceKey = tuple[str, str, str]  # source ip, kind ("dkim" | "envelope"), domain

@@ -45,8 +45,13 @@ from dmarcpilot.store.queries import (
     source_counters,
     source_evidence,
 )
-from dmarcpilot.store.snapshots import forget_snapshots, load_latest_snapshot, load_snapshot, save_snapshot
-from dmarcpilot.store.snapshots import snapshot_version as stored_version
+from dmarcpilot.store.snapshots import (
+    forget_snapshots,
+    load_latest_snapshot,
+    load_snapshot,
+    save_snapshot,
+    stored_version,
+)
 
 __all__ = ["AnalysedSource", "analyse", "clear_cache", "flush_saves", "is_current", "senders"]
 

@@ -19,7 +19,7 @@ from dmarcpilot.store.schema import analysis_snapshots
 KEEP = timedelta(days=2)
 
 
-def snapshot_version(engine: sa.Engine, domain: str, window: str) -> str | None:
+def stored_version(engine: sa.Engine, domain: str, window: str) -> str | None:
     """The version of the stored snapshot of ``window``, without reading its payload."""
     s = analysis_snapshots.c
     with engine.connect() as conn:

@@ -98,11 +98,11 @@ def test_the_job_brings_stale_windows_up_to_date_once(engine: sa.Engine, tmp_pat
 
 def test_old_windows_are_dropped_when_a_domain_is_saved_again(engine: sa.Engine) -> None:
     now = datetime(2026, 1, 10, tzinfo=UTC)
-    save_snapshot(engine, "example.edu", "30:2025-12-01", "v1", b"a", now - timedelta(days=9))
-    save_snapshot(engine, "example.edu", "30:2026-01-08", "v1", b"b", now - timedelta(days=1))
-    save_snapshot(engine, "other.example", "30:2025-12-01", "v1", b"c", now - timedelta(days=9))
-    save_snapshot(engine, "example.edu", "30:2026-01-10", "v2", b"d", now)
-    save_snapshot(engine, "example.edu", "30:2026-01-10", "v3", b"e", now)  # replaced, not added
+    save_snapshot(engine, "example.edu", "30:2025-12-01", "v1", b"a", now=now - timedelta(days=9))
+    save_snapshot(engine, "example.edu", "30:2026-01-08", "v1", b"b", now=now - timedelta(days=1))
+    save_snapshot(engine, "other.example", "30:2025-12-01", "v1", b"c", now=now - timedelta(days=9))
+    save_snapshot(engine, "example.edu", "30:2026-01-10", "v2", b"d", now=now)
+    save_snapshot(engine, "example.edu", "30:2026-01-10", "v3", b"e", now=now)  # replaced, not added
     with engine.connect() as conn:
         rows = conn.execute(sa.select(analysis_snapshots.c.domain, analysis_snapshots.c.window,
                                       analysis_snapshots.c.version).order_by(analysis_snapshots.c.domain,

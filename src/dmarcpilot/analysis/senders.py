@@ -12,17 +12,18 @@ import functools
 import ipaddress
 import logging
 import threading
-from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
 from dmarcpilot.analysis.analysed import AnalysedSource
-from dmarcpilot.analysis.figures import rate, window_start
-from dmarcpilot.analysis.identify import NetworkSet, SenderClass, SourceEvidence, attribute, classify
+from dmarcpilot.analysis.digest import Digest, digest_of, senders
+from dmarcpilot.analysis.figures import window_start
+from dmarcpilot.analysis.identify import NetworkSet, SourceEvidence, attribute, classify
 from dmarcpilot.analysis.incremental import advance
 from dmarcpilot.analysis.ranges import VendorRanges
 from dmarcpilot.analysis.snapshot import (
@@ -47,15 +48,18 @@ from dmarcpilot.store.queries import (
 )
 from dmarcpilot.store.snapshots import (
     forget_snapshots,
+    load_digest,
     load_latest_snapshot,
     load_snapshot,
+    save_digest,
     save_snapshot,
     stored_version,
 )
 
-__all__ = ["AnalysedSource", "analyse", "clear_cache", "flush_saves", "is_current", "senders"]
+__all__ = ["AnalysedSource", "Digest", "analyse", "clear_cache", "digest", "flush_saves", "is_current", "senders"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def analyse(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, catalogue: Catalogue,
@@ -71,35 +75,117 @@ def analyse(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, catalog
     the kept analysis is brought up to date with them
     (``analysis.incremental``); anything else is computed from the rollups.
     """
-    since = window_start(days, today)
-    until = since + timedelta(days=days) if bounded else None
-    window = window_name(days, since, until)
-    current = data_version(engine, domain)
-    basis = snapshot_basis(current, catalogue, ipdb)
-    version = snapshot_version(basis)
-    key = (str(engine.url), domain, window, version)
+    return list(_analysis(_Window.of(engine, domain, days, ipdb, catalogue, today, bounded)).rows)
+
+
+def digest(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, catalogue: Catalogue,
+           today: date | None = None) -> Digest:
+    """``analysis.digest`` of the window ``analyse`` would return: sums and the largest few, not every source.
+
+    Read from the store when another process has analysed the same data
+    (a few kilobytes); otherwise derived from ``analyse`` and kept beside it.
+    """
+    window = _Window.of(engine, domain, days, ipdb, catalogue, today, False)
     with _LOCK:
-        cached = _CACHE.get(key)
+        cached = _CACHE.get(window.key)
+        found = cached.digest if cached is not None else _DIGESTS.get(window.key)
+    if found is not None:
+        return found
+    payload = load_digest(engine, domain, window.name, window.version)
+    found = Digest.from_bytes(payload) if payload is not None else None
+    if found is not None:
+        _remember(_DIGESTS, window.key, found)
+        return found
+    analysis = _analysis(window)
+    if not analysis.saving:  # read from a snapshot written without its digest: add it
+        made = analysis.digest
+        _submit(lambda: save_digest(engine, domain, window.name, window.version, made.to_bytes()))
+    return analysis.digest
+
+
+@dataclass(frozen=True)
+class _Window:
+    """Which analysis a caller asks for: its window, and the version of the data it is of."""
+
+    engine: sa.Engine
+    domain: str
+    days: int
+    since: date
+    until: date | None
+    name: str
+    current: tuple[Any, ...]
+    basis: list[str]
+    version: str
+    ipdb: IpDatabase
+    catalogue: Catalogue
+    today: date | None
+    bounded: bool
+
+    @classmethod
+    def of(cls, engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, catalogue: Catalogue,
+           today: date | None, bounded: bool) -> _Window:
+        since = window_start(days, today)
+        until = since + timedelta(days=days) if bounded else None
+        current = tuple(data_version(engine, domain))
+        basis = snapshot_basis(current, catalogue, ipdb)
+        return cls(engine, domain, days, since, until, window_name(days, since, until), current, basis,
+                   snapshot_version(basis), ipdb, catalogue, today, bounded)
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        return (str(self.engine.url), self.domain, self.name, self.version)
+
+
+class _Analysis:
+    """One window's analysed sources and their digest, made once."""
+
+    __slots__ = ("_digest", "rows", "saving")
+
+    def __init__(self, rows: tuple[AnalysedSource, ...], saving: bool = False) -> None:
+        self.rows = rows
+        self._digest: Digest | None = None
+        self.saving = saving  # computed here, and on its way to the store with its digest
+
+    @property
+    def digest(self) -> Digest:
+        if self._digest is None:  # two threads may both compute it: the same value
+            self._digest = digest_of(self.rows)
+        return self._digest
+
+
+def _analysis(w: _Window) -> _Analysis:
+    with _LOCK:
+        cached = _CACHE.get(w.key)
     if cached is not None:
-        return list(cached)
+        return cached
+    engine, domain, catalogue = w.engine, w.domain, w.catalogue
     with gc_paused():
-        payload = load_snapshot(engine, domain, window, version)
+        payload = load_snapshot(engine, domain, w.name, w.version)
         rows = decode(payload, catalogue) if payload is not None else None
-        if rows is None:
-            advanced = _advanced(engine, domain, window, basis, since, until, ipdb, catalogue)
+        if rows is not None:
+            analysis = _Analysis(tuple(rows))
+        else:
+            advanced = _advanced(engine, domain, w.name, w.basis, w.since, w.until, w.ipdb, catalogue)
             if advanced is not None:
                 rows, previous, changed = advanced
-                _save(engine, domain, window, version, functools.partial(encode, rows, basis, previous, changed))
+                analysis = _Analysis(tuple(rows), saving=True)
+                encoded = functools.partial(encode, rows, w.basis, previous, changed)
             else:
-                rows = _analyse(engine, domain, days, ipdb, catalogue, today, bounded)
+                rows = _analyse(engine, domain, w.days, w.ipdb, catalogue, w.today, w.bounded)
+                analysis = _Analysis(tuple(rows), saving=True)
                 # reports that arrived while computing may be in the rows: then they are of no exact basis
-                exact = data_version(engine, domain) == current
-                _save(engine, domain, window, version, functools.partial(encode, rows, basis if exact else None))
+                exact = tuple(data_version(engine, domain)) == w.current
+                encoded = functools.partial(encode, rows, w.basis if exact else None)
+            _submit(lambda: save_snapshot(engine, domain, w.name, w.version, encoded(), analysis.digest.to_bytes()))
+    _remember(_CACHE, w.key, analysis)
+    return analysis
+
+
+def _remember(cache: dict[tuple[Any, ...], T], key: tuple[Any, ...], value: T) -> None:
     with _LOCK:
-        while len(_CACHE) >= _CACHE_SIZE:
-            _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[key] = tuple(rows)
-    return rows
+        while len(cache) >= _CACHE_SIZE:
+            cache.pop(next(iter(cache)))
+        cache[key] = value
 
 
 def _advanced(engine: sa.Engine, domain: str, window: str, basis: list[str], since: date, until: date | None,
@@ -114,25 +200,25 @@ def _advanced(engine: sa.Engine, domain: str, window: str, basis: list[str], sin
     return None if found is None else (found[0], previous, found[1])
 
 
-def _save(engine: sa.Engine, domain: str, window: str, version: str, payload: Callable[[], bytes]) -> None:
-    """Share the analysis with every process, after the caller has its answer (``flush_saves`` waits).
+def _submit(job: Callable[[], None]) -> None:
+    """Share an analysis with every process, after the caller has its answer (``flush_saves`` waits).
 
     Best effort: a store that refuses (read-only, busy) only costs the next process some speed.
     """
-    future = _SAVER.submit(_write, engine, domain, window, version, payload)
+    future = _SAVER.submit(_write, job)
     with _LOCK:
         _PENDING[:] = [f for f in _PENDING if not f.done()]
         _PENDING.append(future)
 
 
-def _write(engine: sa.Engine, domain: str, window: str, version: str, payload: Callable[[], bytes]) -> None:
+def _write(job: Callable[[], None]) -> None:
     # one interpreter lock: encoding now would slow the caller's own answer (a page still rendering),
     # so give it a moment first, unless someone is waiting for the save
     _HURRY.wait(SAVE_DELAY)
     try:
-        save_snapshot(engine, domain, window, version, payload())
+        job()
     except Exception as exc:  # a cache that could not be written is logged, never fatal
-        log.warning("analysis of %s not kept in the store: %s", domain, exc)
+        log.warning("analysis not kept in the store: %s", exc)
 
 
 def flush_saves() -> None:
@@ -151,12 +237,12 @@ def flush_saves() -> None:
 def is_current(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, catalogue: Catalogue,
                today: date | None = None) -> bool:
     """Whether the store holds the analysis of this window for the data as it is now (no payload read)."""
-    since = window_start(days, today)
-    version = snapshot_version(snapshot_basis(data_version(engine, domain), catalogue, ipdb))
-    return stored_version(engine, domain, window_name(days, since, None)) == version
+    window = _Window.of(engine, domain, days, ipdb, catalogue, today, False)
+    return stored_version(engine, domain, window.name) == window.version
 
 
-_CACHE: dict[tuple[Any, ...], tuple[AnalysedSource, ...]] = {}
+_CACHE: dict[tuple[Any, ...], _Analysis] = {}
+_DIGESTS: dict[tuple[Any, ...], Digest] = {}  # read from the store, without the sources
 _CACHE_SIZE = 32
 _LOCK = threading.Lock()  # the web app analyses in a thread pool
 # one writer thread: encoding a year of 16,000 sources takes ~130 ms nobody should wait for; its
@@ -177,6 +263,7 @@ def clear_cache(engine: sa.Engine | None = None) -> None:
     flush_saves()
     with _LOCK:
         _CACHE.clear()
+        _DIGESTS.clear()
     if engine is not None:
         forget_snapshots(engine)
 
@@ -218,49 +305,3 @@ def _attributor(engine: sa.Engine, domain: str, ipdb: IpDatabase,
         return out
 
     return attribute_all
-
-
-def senders(sources: list[AnalysedSource]) -> list[dict[str, Any]]:
-    """One row per service or unknown group, largest first (one pass over the sources)."""
-    groups: dict[str, _Group] = {}
-    for source in sources:
-        group = groups.get(source.attribution.group)
-        if group is None:
-            group = groups[source.attribution.group] = _Group(source)
-        group.add(source)
-    rows = []
-    for name, g in groups.items():
-        service = g.first.attribution.service
-        rows.append({
-            "service": service.name if service else name, "service_id": service.id if service else None,
-            "category": service.category if service else None, "class": g.dominant_class(),
-            "status": g.first.status if service else "pending",
-            "messages": g.messages, "sources": g.sources,
-            "spf_aligned_rate": rate(g.spf_aligned, g.messages), "dkim_aligned_rate": rate(g.dkim_aligned, g.messages),
-            "dmarc_pass_rate": rate(g.dmarc_pass, g.messages),
-            "fix": service.alignment if service and g.dmarc_pass < g.messages else None,
-        })
-    return sorted(rows, key=lambda r: (-r["messages"], r["service"]))
-
-
-class _Group:
-    """Sums of one service's (or unknown group's) sources; the class weighs each source by its messages."""
-
-    __slots__ = ("dkim_aligned", "dmarc_pass", "first", "messages", "sources", "spf_aligned", "weight")
-
-    def __init__(self, first: AnalysedSource) -> None:
-        self.first = first
-        self.messages = self.dmarc_pass = self.spf_aligned = self.dkim_aligned = self.sources = 0
-        self.weight: dict[SenderClass, int] = defaultdict(int)
-
-    def add(self, source: AnalysedSource) -> None:
-        ev = source.evidence
-        self.messages += ev.messages
-        self.dmarc_pass += ev.dmarc_pass
-        self.spf_aligned += ev.spf_aligned
-        self.dkim_aligned += ev.dkim_aligned
-        self.sources += 1
-        self.weight[source.sender_class] += ev.messages
-
-    def dominant_class(self) -> str:
-        return max(self.weight, key=lambda c: (self.weight[c], c.value)).value

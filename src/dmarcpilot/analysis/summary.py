@@ -9,8 +9,6 @@ and the sources attributed to approved catalogue services.
 
 from __future__ import annotations
 
-import ipaddress
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -18,11 +16,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from dmarcpilot.analysis.figures import rate, window_start
-from dmarcpilot.analysis.identify import NetworkSet, SenderClass, SourceEvidence
-from dmarcpilot.analysis.senders import analyse
+from dmarcpilot.analysis.senders import digest
 from dmarcpilot.enrich.catalogue import Catalogue, load_catalogue
 from dmarcpilot.enrich.ipdata import IpDatabase
-from dmarcpilot.store.queries import SourceCounters, decisions, source_counters
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,27 +59,13 @@ class Summary:
 
 def summarise(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, today: date | None = None,
               catalogue: Catalogue | None = None) -> Summary:
-    since = window_start(days, today)
-    service_decisions, network_texts = decisions(engine, domain)
-    totals: Sequence[SourceEvidence | SourceCounters]
-    approved: Sequence[SourceEvidence | SourceCounters]
-    countries = None
-    if "approved" in service_decisions.values():
-        # approved services are known only by attribution (reads the window's rollups once, for both)
-        rows = analyse(engine, domain, days, ipdb, catalogue or load_catalogue(), today)
-        totals = [r.evidence for r in rows]
-        approved = [r.evidence for r in rows if r.sender_class is SenderClass.APPROVED]
-        if ipdb.available:  # the analysis holds each source's IP data already
-            countries = len({r.info.country for r in rows if r.info.country})
-    else:
-        totals = source_counters(engine, domain, since)
-        networks = NetworkSet(ipaddress.ip_network(n) for n in network_texts)
-        approved = [t for t in totals if networks and t.ip in networks]
-        if ipdb.available:
-            countries = len({c for c in (ipdb.lookup(t.ip).country for t in totals) if c})
-    return Summary(
-        domain=domain, since=since,
-        messages=sum(t.messages for t in totals), dmarc_pass=sum(t.dmarc_pass for t in totals),
-        sources=len(totals), countries=countries,
-        approved_messages=sum(t.messages for t in approved), approved_pass=sum(t.dmarc_pass for t in approved),
-    )
+    """The headline's figures, from the digest of the window's analysis (``analysis.digest``).
+
+    Approved senders are known only by attribution (approved services) or by
+    the approvals registry's networks, which the analysis applies both.
+    """
+    found = digest(engine, domain, days, ipdb, catalogue or load_catalogue(), today)
+    return Summary(domain=domain, since=window_start(days, today), messages=found.messages,
+                   dmarc_pass=found.dmarc_pass, sources=found.sources,
+                   countries=found.country_count if ipdb.available else None,
+                   approved_messages=found.approved_messages, approved_pass=found.approved_pass)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from dmarcpilot.analysis.senders import analyse, senders
+from dmarcpilot.analysis.senders import analyse, digest
 from dmarcpilot.analysis.summary import summarise
 from dmarcpilot.cli.common import Settings, emit_json, emit_table, format_option
 from dmarcpilot.enrich.catalogue import load_catalogue
@@ -59,8 +59,8 @@ def sources_cmd(settings: Settings, domain: str, days: int, limit: int | None, f
 @click.pass_obj
 def senders_cmd(settings: Settings, domain: str, days: int, limit: int | None, fmt: str) -> None:
     """One row per sending service (or group of unknown sources), with pass rates and the fix."""
-    every = senders(analyse(settings.engine(), normalise_domain(domain), days,
-                            IpDatabase.optional(settings.ip_databases), load_catalogue()))
+    every = digest(settings.engine(), normalise_domain(domain), days, IpDatabase.optional(settings.ip_databases),
+                   load_catalogue()).senders
     rows = every[:limit]
     if fmt == "json":
         emit_json(rows)

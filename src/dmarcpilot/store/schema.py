@@ -481,4 +481,5 @@ analysis_snapshots = sa.Table(
     sa.Column("version", SHA256, nullable=False),  # digest of the store's data version, catalogue and IP data
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("payload", sa.LargeBinary, nullable=False),  # zlib-compressed JSON (analysis.snapshot)
+    sa.Column("digest", sa.LargeBinary),  # zlib-compressed JSON (analysis.digest); NULL: not written yet
 )

@@ -35,6 +35,15 @@ def load_snapshot(engine: sa.Engine, domain: str, window: str, version: str) -> 
     return None if payload is None else bytes(payload)
 
 
+def load_digest(engine: sa.Engine, domain: str, window: str, version: str) -> bytes | None:
+    """The digest kept beside ``window``'s snapshot if it is of ``version`` (None: none, or not yet)."""
+    s = analysis_snapshots.c
+    with engine.connect() as conn:
+        digest = conn.execute(sa.select(s.digest).where(s.domain == domain, s.window == window,
+                                                        s.version == version)).scalar()
+    return None if digest is None else bytes(digest)
+
+
 def load_latest_snapshot(engine: sa.Engine, domain: str, window: str) -> bytes | None:
     """The payload of ``window``'s snapshot, of whatever version (to bring it up to date)."""
     s = analysis_snapshots.c
@@ -44,18 +53,26 @@ def load_latest_snapshot(engine: sa.Engine, domain: str, window: str) -> bytes |
 
 
 def save_snapshot(engine: sa.Engine, domain: str, window: str, version: str, payload: bytes,
-                  now: datetime | None = None) -> None:
+                  digest: bytes | None = None, now: datetime | None = None) -> None:
     """Store (or replace) ``window``'s snapshot; forget the domain's windows unused for ``KEEP``."""
     now = now or datetime.now(UTC)
     s = analysis_snapshots
     with engine.begin() as conn:
         insert = upsert_insert(conn, s).values(domain=domain, window=window, version=version, created_at=now,
-                                               payload=payload)
+                                               payload=payload, digest=digest)
         conn.execute(insert.on_conflict_do_update(
             index_elements=[s.c.domain, s.c.window],
             set_={"version": insert.excluded.version, "created_at": insert.excluded.created_at,
-                  "payload": insert.excluded.payload}))
+                  "payload": insert.excluded.payload, "digest": insert.excluded.digest}))
         conn.execute(sa.delete(s).where(s.c.domain == domain, s.c.window != window, s.c.created_at < now - KEEP))
+
+
+def save_digest(engine: sa.Engine, domain: str, window: str, version: str, digest: bytes) -> None:
+    """Add the digest to ``window``'s snapshot, if that is still of ``version``."""
+    s = analysis_snapshots
+    with engine.begin() as conn:
+        conn.execute(sa.update(s).where(s.c.domain == domain, s.c.window == window, s.c.version == version)
+                     .values(digest=digest))
 
 
 def forget_snapshots(engine: sa.Engine, domain: str | None = None) -> int:

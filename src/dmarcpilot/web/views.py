@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -16,8 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from dmarcpilot.analysis.figures import rate, window_start
-from dmarcpilot.analysis.identify import SenderClass, most_common
-from dmarcpilot.analysis.senders import AnalysedSource, analyse, senders
+from dmarcpilot.analysis.identify import most_common
+from dmarcpilot.analysis.senders import AnalysedSource, Digest, analyse, digest
 from dmarcpilot.dnsclient import ResolverClient
 from dmarcpilot.enrich.catalogue import Catalogue
 from dmarcpilot.enrich.ipdata import IpDatabase
@@ -38,7 +37,6 @@ from dmarcpilot.web.errors import NotFound, WebError
 
 SPARK_DAYS = 30
 MAX_GROUPS = 100
-MAX_SOURCES = 50
 MAX_HOSTED = 40
 
 
@@ -56,6 +54,11 @@ class WebState:
 def analysed(state: WebState, domain: str, days: int) -> list[AnalysedSource]:
     """``analysis.senders.analyse`` of the window ending today (kept per process while nothing changed)."""
     return analyse(state.engine, domain, days, state.ipdb, state.catalogue)
+
+
+def summed(state: WebState, domain: str, days: int) -> Digest:
+    """``analysis.senders.digest`` of the window ending today: what the dashboards show, not every source."""
+    return digest(state.engine, domain, days, state.ipdb, state.catalogue)
 
 
 def _series(state: WebState, domain: str, days: int) -> list[dict[str, Any]]:
@@ -77,58 +80,28 @@ def overview(state: WebState, user: User, days: int) -> dict[str, Any]:
     for domain in all_domains(state.engine):
         if not user.may_see(domain):
             continue
-        sources = analysed(state, domain, days)
-        approved = [s.evidence for s in sources if s.sender_class is SenderClass.APPROVED]
+        found = summed(state, domain, days)
         rows.append({
-            "domain": domain, "stage": current_stage(state.engine, domain).value, **_rates(sources),
-            "approved_pass_rate": rate(sum(a.dmarc_pass for a in approved), sum(a.messages for a in approved)),
+            "domain": domain, "stage": current_stage(state.engine, domain).value, **found.rates(),
+            "approved_pass_rate": rate(found.approved_pass, found.approved_messages),
             "daily": _series(state, domain, SPARK_DAYS),
         })
     return {"days": days, "domains": rows}
 
 
-def _rates(rows: list[AnalysedSource]) -> dict[str, Any]:
-    messages = sum(r.evidence.messages for r in rows)
-    return {
-        "messages": messages, "sources": len(rows),
-        "dmarc_pass_rate": rate(sum(r.evidence.dmarc_pass for r in rows), messages),
-        "spf_aligned_rate": rate(sum(r.evidence.spf_aligned for r in rows), messages),
-        "dkim_aligned_rate": rate(sum(r.evidence.dkim_aligned for r in rows), messages),
-    }
-
-
-def _countries(rows: list[AnalysedSource]) -> list[dict[str, Any]]:
-    messages: Counter[str] = Counter()
-    sources: Counter[str] = Counter()
-    for row in rows:
-        country = row.info.country or "??"
-        messages[country] += row.evidence.messages
-        sources[country] += 1
-    return [{"country": c, "messages": n, "sources": sources[c]} for c, n in messages.most_common()]
-
-
 def domain_view(state: WebState, domain: str, days: int) -> dict[str, Any]:
     """Volume and pass rate over time, countries, services with their status, unknown groups, forwarders."""
-    rows = analysed(state, domain, days)
-    groups = senders(rows)
-    services = [g for g in groups if g["service_id"]]
-    unknown = [g for g in groups if not g["service_id"]]
-    forwarders = [r.to_dict() for r in rows if r.sender_class is SenderClass.FORWARDER]
+    found = summed(state, domain, days)
+    services = [g for g in found.senders if g["service_id"]]
+    unknown = [g for g in found.senders if not g["service_id"]]
     return {
         "domain": domain, "days": days, "stage": current_stage(state.engine, domain).value,
-        "totals": _rates(rows), "classes": _class_totals(rows), "daily": _series(state, domain, days),
-        "countries": _countries(rows), "services": services, "top_sources": [r.to_dict() for r in rows[:MAX_SOURCES]],
+        "totals": found.rates(), "classes": found.classes, "daily": _series(state, domain, days),
+        "countries": found.countries, "services": services, "top_sources": found.top_sources,
         "unknown_groups": unknown[:MAX_GROUPS], "unknown_groups_total": len(unknown),
-        "forwarders": forwarders[:MAX_GROUPS], "forwarders_total": len(forwarders),
+        "forwarders": found.forwarders, "forwarders_total": found.forwarders_total,
         "approvals": [a.to_dict() for a in list_approvals(state.engine, domain)],
     }
-
-
-def _class_totals(rows: list[AnalysedSource]) -> dict[str, int]:
-    out: Counter[str] = Counter()
-    for row in rows:
-        out[row.sender_class.value] += row.evidence.messages
-    return dict(out.most_common())
 
 
 def check_ip(text: str) -> str:

@@ -9,8 +9,8 @@ IT knows (so ``summary`` must attribute every source), then times each
 command's work in process (no interpreter start-up): p50 and p95 over
 ``--runs`` runs, for a 30-day and a 365-day window, three ways: computed
 from the rollups (the first ask after new data, nothing kept anywhere),
-shared (another process reading the analysis the first kept in the store,
-``analysis.snapshot``; what pages and commands see once ``dmarcpilot run``'s
+shared (another process reading the digest of the analysis the first kept in
+the store, ``analysis.digest``; what pages and commands see once ``dmarcpilot run``'s
 analyses job has passed), after one new report (another process brings the
 kept analysis up to date with it, ``analysis.incremental``; each run stores
 one more 50-record report in the store, untimed) and warm (the same process
@@ -43,7 +43,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from dmarcpilot.analysis.incremental import fold_records
-from dmarcpilot.analysis.senders import analyse, clear_cache, senders
+from dmarcpilot.analysis.senders import analyse, clear_cache, digest
 from dmarcpilot.analysis.summary import summarise
 from dmarcpilot.cli.common import Settings
 from dmarcpilot.enrich.catalogue import load_catalogue
@@ -155,19 +155,19 @@ def bench(backend: str, url: str, directory: Path, records: int, ipdb: IpDatabas
         # shared: another process reads the analysis the first one kept in the store; warm: same process again
         s50, s95 = timed(lambda d=days: summarise(engine, DOMAIN, d, ipdb, END, catalogue), runs,
                          setup=lambda: clear_cache(engine))
-        g50, g95 = timed(lambda d=days: senders(analyse(engine, DOMAIN, d, ipdb, catalogue, END)), runs,
+        g50, g95 = timed(lambda d=days: digest(engine, DOMAIN, d, ipdb, catalogue, END).senders, runs,
                          setup=lambda: clear_cache(engine))
         analyse(engine, DOMAIN, days, ipdb, catalogue, END)
         h50, h95 = timed(lambda d=days: summarise(engine, DOMAIN, d, ipdb, END, catalogue), runs, setup=clear_cache)
-        j50, j95 = timed(lambda d=days: senders(analyse(engine, DOMAIN, d, ipdb, catalogue, END)), runs,
+        j50, j95 = timed(lambda d=days: digest(engine, DOMAIN, d, ipdb, catalogue, END).senders, runs,
                          setup=clear_cache)
-        w50, w95 = timed(lambda d=days: senders(analyse(engine, DOMAIN, d, ipdb, catalogue, END)), runs)
+        w50, w95 = timed(lambda d=days: digest(engine, DOMAIN, d, ipdb, catalogue, END).senders, runs)
         # after one new report (50 records, 10 of them from a fixed extra pool), in another process: the kept
         # analysis brought up to date (analysis.incremental); the report's ingest is not timed
         known = [r.evidence.ip for r in rows]
         i50, i95 = timed(lambda d=days: summarise(engine, DOMAIN, d, ipdb, END, catalogue), runs,
                          setup=lambda k=known: (new_report(engine, k), clear_cache()))
-        k50, k95 = timed(lambda d=days: senders(analyse(engine, DOMAIN, d, ipdb, catalogue, END)), runs,
+        k50, k95 = timed(lambda d=days: digest(engine, DOMAIN, d, ipdb, catalogue, END).senders, runs,
                          setup=lambda k=known: (new_report(engine, k), clear_cache()))
         b50, b95 = timed(lambda d=days: senders_from_records(engine, d, ipdb, catalogue), max(1, runs // 10))
         print(f"{backend} {days:>3} days ({len(rows)} sources), p50/p95 ms, summary | senders:\n"

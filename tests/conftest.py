@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from dmarcpilot.analysis.senders import flush_saves
 from dmarcpilot.store.db import create_engine, migrate
 
 PG_ADMIN_URL = os.environ.get("DMARCPILOT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -77,4 +78,5 @@ def engine(db_url: str) -> Iterator[sa.Engine]:
     eng = create_engine(db_url)
     migrate(eng)
     yield eng
+    flush_saves()  # analyses still being shared in the background, before the database goes
     eng.dispose()

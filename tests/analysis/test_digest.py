@@ -16,6 +16,8 @@ from dmarcpilot.policy.approvals import Decision, Subject
 from dmarcpilot.store.approvals import decide
 from dmarcpilot.store.schema import analysis_snapshots
 from tests.analysis.test_identify import _setup
+from tests.analysis.test_incremental import NEW, _ingest
+from tests.analysis.test_snapshot import _fields
 
 DAY = date(2023, 11, 15)
 
@@ -95,3 +97,33 @@ def test_a_decision_changes_it_in_every_process(engine: sa.Engine, tmp_path: Pat
     after = digest(engine, "example.edu", 2, ipdb, catalogue, DAY)  # type: ignore[arg-type]
     assert (after.approved_messages, after.approved_pass) == (58 + 36, 58)  # ESP Two's 36 messages all fail
     assert after == digest_of(analyse(engine, "example.edu", 2, ipdb, catalogue, DAY))  # type: ignore[arg-type]
+
+
+def test_after_new_reports_the_digest_is_brought_up_to_date_without_the_other_sources(
+        engine: sa.Engine, tmp_path: Path, computed: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    ipdb, catalogue = _setup(engine, tmp_path)
+    digest(engine, "example.edu", 2, ipdb, catalogue, DAY)  # type: ignore[arg-type]
+    flush_saves()
+    _ingest(engine, tmp_path / "more", "new.xml", NEW)
+    clear_cache()  # another process
+
+    def no_sources(*args: object, **kwargs: object) -> None:
+        raise AssertionError("only the touched sources should be read back")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(senders_module, "decode", no_sources)
+        patch.setattr(senders_module, "read", no_sources)
+        advanced = digest(engine, "example.edu", 2, ipdb, catalogue, DAY)  # type: ignore[arg-type]
+    assert len(computed) == 1
+    flush_saves()
+    clear_cache()
+    kept = analyse(engine, "example.edu", 2, ipdb, catalogue, DAY)  # type: ignore[arg-type]  # the updated snapshot
+    assert len(computed) == 1
+    clear_cache(engine)
+    fresh = analyse(engine, "example.edu", 2, ipdb, catalogue, DAY)  # type: ignore[arg-type]
+    assert len(computed) == 2
+    assert [_fields(r) for r in kept] == [_fields(r) for r in fresh]
+    assert advanced == digest_of(fresh)
+    # by hand: the new report adds 7 + 3 + 5 + 2 messages, and 203.0.113.77 (signed by ESP One: approved)
+    assert (advanced.messages, advanced.sources) == (157 + 17, 10)
+    assert (advanced.approved_messages, advanced.approved_pass) == (58 + 7 + 5, 58 + 7 + 5)

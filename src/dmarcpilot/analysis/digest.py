@@ -13,19 +13,20 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from dmarcpilot.analysis.analysed import AnalysedSource
 from dmarcpilot.analysis.figures import rate
 from dmarcpilot.analysis.identify import SenderClass
+from dmarcpilot.enrich.catalogue import Catalogue, Service
 
 #: The largest sources and forwarders a digest keeps (what a dashboard lists).
 TOP_SOURCES = 50
 TOP_FORWARDERS = 100
-FORMAT = 1
+FORMAT = 2  # 2: the groups' sums, to update a digest in place
 UNKNOWN_COUNTRY = "??"
 
 
@@ -46,6 +47,7 @@ class Digest:
     top_sources: list[dict[str, Any]]  # ``AnalysedSource.to_dict`` of the largest TOP_SOURCES
     forwarders: list[dict[str, Any]]  # likewise, of the largest TOP_FORWARDERS forwarders
     forwarders_total: int
+    groups: dict[str, list[Any]]  # each sender row's sums, as ``_Group.state`` (to update the digest)
 
     @property
     def country_count(self) -> int:
@@ -82,78 +84,209 @@ _FIELDS = tuple(Digest.__dataclass_fields__)
 
 def digest_of(rows: Sequence[AnalysedSource]) -> Digest:
     """The digest of an analysis whose rows are largest first (as ``analyse`` returns them)."""
-    messages = dmarc_pass = spf_aligned = dkim_aligned = approved_messages = approved_pass = 0
-    classes: Counter[str] = Counter()
-    country_messages: Counter[str] = Counter()
-    country_sources: Counter[str] = Counter()
-    forwarders = []
+    sums = _Sums()
     for row in rows:
-        ev = row.evidence
-        messages += ev.messages
-        dmarc_pass += ev.dmarc_pass
-        spf_aligned += ev.spf_aligned
-        dkim_aligned += ev.dkim_aligned
-        classes[row.sender_class.value] += ev.messages
+        sums.add(row, 1)
+    groups: dict[str, _Group] = {}
+    for row in rows:
+        group = groups.get(row.attribution.group)
+        if group is None:
+            group = groups[row.attribution.group] = _Group.leading(row)
+        group.add(row, 1)
+    forwarders = [r for r in rows if r.sender_class is SenderClass.FORWARDER]
+    return sums.digest(
+        {name: (g, g.service) for name, g in groups.items()},
+        [r.to_dict() for r in rows[:TOP_SOURCES]],
+        [r.to_dict() for r in forwarders[:TOP_FORWARDERS]], len(forwarders))
+
+
+def updated(before: Digest, old: Mapping[str, AnalysedSource], new: Sequence[AnalysedSource],
+            catalogue: Catalogue) -> Digest | None:
+    """``before`` with the sources ``new`` replacing their ``old`` selves (absent: new sources).
+
+    Exact, as ``digest_of`` of the whole updated analysis, when new reports only
+    add messages (``analysis.incremental``); None when the digest alone cannot
+    tell (a group's largest source moved to another group, or a listed
+    forwarder stopped being one while more were not listed).
+    """
+    sums = _Sums.of(before)
+    groups = {name: _Group.from_state(state) for name, state in before.groups.items()}
+    for row in old.values():
+        sums.add(row, -1)
+        groups[row.attribution.group].add(row, -1)
+    for row in new:
+        sums.add(row, 1)
+        group = groups.get(row.attribution.group)
+        if group is None:
+            group = groups[row.attribution.group] = _Group.leading(row)
+        group.add(row, 1)
+    for row in new:
+        groups[row.attribution.group].lead(row)
+    for row in old.values():
+        group = groups[row.attribution.group]
+        moved = row.attribution.group != _group_of(new, row.evidence.ip)
+        if moved and group.leader[0] == row.evidence.ip and group.sources:
+            return None  # its next largest source is not in the digest
+    services: dict[str, tuple[_Group, Service | None]] = {}
+    for name, g in groups.items():
+        service = catalogue.services.get(g.service_id) if g.service_id else None
+        if g.service_id and service is None:
+            return None
+        if g.sources:
+            services[name] = (g, service)
+    is_forwarder = [r for r in new if r.sender_class is SenderClass.FORWARDER]
+    forwarders_total = before.forwarders_total + len(is_forwarder) - sum(
+        1 for r in old.values() if r.sender_class is SenderClass.FORWARDER)
+    touched = {r.evidence.ip for r in new}
+    top = _merged(before.top_sources, before.sources, touched, new, TOP_SOURCES)
+    forwarders = _merged(before.forwarders, before.forwarders_total, touched, is_forwarder, TOP_FORWARDERS)
+    if top is None or forwarders is None:
+        return None
+    return sums.digest(services, top, forwarders, forwarders_total)
+
+
+def _merged(listed: list[dict[str, Any]], total: int, touched: set[str], members: Sequence[AnalysedSource],
+            count: int) -> list[dict[str, Any]] | None:
+    """The largest ``count`` of a set whose largest were ``listed`` (of ``total``), after an update.
+
+    The ``touched`` sources are now ``members`` of the set, or gone from it. None when a source
+    the list did not hold could now belong in it.
+    """
+    pool = [d for d in listed if d["ip"] not in touched] + [r.to_dict() for r in members]
+    if total > len(listed) and listed:
+        cutoff = _order(listed[-1])
+        if sum(1 for d in pool if _order(d) <= cutoff) < count:
+            return None
+    return sorted(pool, key=_order)[:count]
+
+
+def _order(d: dict[str, Any]) -> tuple[int, str]:
+    return (-d["messages"], d["ip"])
+
+
+def _group_of(rows: Sequence[AnalysedSource], ip: str) -> str | None:
+    return next((r.attribution.group for r in rows if r.evidence.ip == ip), None)
+
+
+class _Sums:
+    """The digest's additive figures (a source counts with sign 1, or -1 to take it out again)."""
+
+    def __init__(self) -> None:
+        self.totals = dict.fromkeys(("messages", "dmarc_pass", "spf_aligned", "dkim_aligned", "sources",
+                                     "approved_messages", "approved_pass"), 0)
+        self.classes: Counter[str] = Counter()
+        self.country_messages: Counter[str] = Counter()
+        self.country_sources: Counter[str] = Counter()
+
+    @classmethod
+    def of(cls, digest: Digest) -> _Sums:
+        sums = cls()
+        for name in sums.totals:
+            sums.totals[name] = getattr(digest, name)
+        sums.classes.update(digest.classes)
+        for c in digest.countries:
+            sums.country_messages[c["country"]] = c["messages"]
+            sums.country_sources[c["country"]] = c["sources"]
+        return sums
+
+    def add(self, row: AnalysedSource, sign: int) -> None:
+        ev, t = row.evidence, self.totals
+        t["messages"] += sign * ev.messages
+        t["dmarc_pass"] += sign * ev.dmarc_pass
+        t["spf_aligned"] += sign * ev.spf_aligned
+        t["dkim_aligned"] += sign * ev.dkim_aligned
+        t["sources"] += sign
         if row.sender_class is SenderClass.APPROVED:
-            approved_messages += ev.messages
-            approved_pass += ev.dmarc_pass
-        elif row.sender_class is SenderClass.FORWARDER:
-            forwarders.append(row)
+            t["approved_messages"] += sign * ev.messages
+            t["approved_pass"] += sign * ev.dmarc_pass
+        self.classes[row.sender_class.value] += sign * ev.messages
         country = row.info.country or UNKNOWN_COUNTRY
-        country_messages[country] += ev.messages
-        country_sources[country] += 1
-    return Digest(
-        messages=messages, dmarc_pass=dmarc_pass, spf_aligned=spf_aligned, dkim_aligned=dkim_aligned,
-        sources=len(rows), approved_messages=approved_messages, approved_pass=approved_pass,
-        classes=dict(classes.most_common()),
-        countries=[{"country": c, "messages": n, "sources": country_sources[c]}
-                   for c, n in country_messages.most_common()],
-        senders=senders(rows), top_sources=[r.to_dict() for r in rows[:TOP_SOURCES]],
-        forwarders=[r.to_dict() for r in forwarders[:TOP_FORWARDERS]], forwarders_total=len(forwarders),
-    )
+        self.country_messages[country] += sign * ev.messages
+        self.country_sources[country] += sign
+
+    def digest(self, groups: Mapping[str, tuple[_Group, Service | None]], top: list[dict[str, Any]],
+               forwarders: list[dict[str, Any]], forwarders_total: int) -> Digest:
+        # ties ordered by name, so a digest updated in place equals one computed afresh
+        classes = sorted(((c, n) for c, n in self.classes.items() if n), key=lambda cn: (-cn[1], cn[0]))
+        countries = sorted((c for c, n in self.country_sources.items() if n),
+                           key=lambda c: (-self.country_messages[c], c))
+        rows = sorted((g.row(name, service) for name, (g, service) in groups.items()),
+                      key=lambda r: (-r["messages"], r["service"]))
+        return Digest(
+            **self.totals, classes=dict(classes),
+            countries=[{"country": c, "messages": self.country_messages[c], "sources": self.country_sources[c]}
+                       for c in countries],
+            senders=rows, top_sources=top, forwarders=forwarders, forwarders_total=forwarders_total,
+            groups={name: g.state() for name, (g, _) in groups.items()})
 
 
 def senders(sources: Sequence[AnalysedSource]) -> list[dict[str, Any]]:
     """One row per service or unknown group, largest first (one pass over the sources)."""
-    groups: dict[str, _Group] = {}
-    for source in sources:
-        group = groups.get(source.attribution.group)
-        if group is None:
-            group = groups[source.attribution.group] = _Group(source)
-        group.add(source)
-    rows = []
-    for name, g in groups.items():
-        service = g.first.attribution.service
-        rows.append({
-            "service": service.name if service else name, "service_id": service.id if service else None,
-            "category": service.category if service else None, "class": g.dominant_class(),
-            "status": g.first.status if service else "pending",
-            "messages": g.messages, "sources": g.sources,
-            "spf_aligned_rate": rate(g.spf_aligned, g.messages), "dkim_aligned_rate": rate(g.dkim_aligned, g.messages),
-            "dmarc_pass_rate": rate(g.dmarc_pass, g.messages),
-            "fix": service.alignment if service and g.dmarc_pass < g.messages else None,
-        })
-    return sorted(rows, key=lambda r: (-r["messages"], r["service"]))
+    return digest_of(sources).senders
 
 
 class _Group:
-    """Sums of one service's (or unknown group's) sources; the class weighs each source by its messages."""
+    """Sums of one service's (or unknown group's) sources; the class weighs each source by its messages.
 
-    __slots__ = ("dkim_aligned", "dmarc_pass", "first", "messages", "sources", "spf_aligned", "weight")
+    Its leader is its largest source (the first in ``analyse``'s order): the row shows that one's status.
+    """
 
-    def __init__(self, first: AnalysedSource) -> None:
-        self.first = first
-        self.messages = self.dmarc_pass = self.spf_aligned = self.dkim_aligned = self.sources = 0
-        self.weight: dict[SenderClass, int] = defaultdict(int)
+    __slots__ = ("dkim_aligned", "dmarc_pass", "leader", "messages", "service", "service_id", "sources",
+                 "spf_aligned", "status", "weight")
 
-    def add(self, source: AnalysedSource) -> None:
+    def __init__(self, state: list[Any]) -> None:
+        (self.messages, self.dmarc_pass, self.spf_aligned, self.dkim_aligned, self.sources, weight, leader,
+         self.service_id, self.status) = state
+        self.weight: dict[str, int] = dict(weight)
+        self.leader: tuple[str, int] = (leader[0], leader[1])
+        self.service: Service | None = None
+
+    @classmethod
+    def leading(cls, row: AnalysedSource) -> _Group:
+        service = row.attribution.service
+        group = cls([0, 0, 0, 0, 0, {}, ["", -1], service.id if service else None, row.status])
+        group.service = service
+        group.lead(row)
+        return group
+
+    @classmethod
+    def from_state(cls, state: list[Any]) -> _Group:
+        return cls(state)
+
+    def state(self) -> list[Any]:
+        return [self.messages, self.dmarc_pass, self.spf_aligned, self.dkim_aligned, self.sources, self.weight,
+                list(self.leader), self.service_id, self.status]
+
+    def lead(self, row: AnalysedSource) -> None:
+        """Make ``row`` the leader if it comes before the current one in ``analyse``'s order."""
+        messages, ip = row.evidence.messages, row.evidence.ip
+        if ip == self.leader[0] or (-messages, ip) < (-self.leader[1], self.leader[0]):
+            self.leader = (ip, messages)
+            self.status = row.status
+            self.service = row.attribution.service
+            self.service_id = self.service.id if self.service else None
+
+    def add(self, source: AnalysedSource, sign: int) -> None:
         ev = source.evidence
-        self.messages += ev.messages
-        self.dmarc_pass += ev.dmarc_pass
-        self.spf_aligned += ev.spf_aligned
-        self.dkim_aligned += ev.dkim_aligned
-        self.sources += 1
-        self.weight[source.sender_class] += ev.messages
+        self.messages += sign * ev.messages
+        self.dmarc_pass += sign * ev.dmarc_pass
+        self.spf_aligned += sign * ev.spf_aligned
+        self.dkim_aligned += sign * ev.dkim_aligned
+        self.sources += sign
+        cls = source.sender_class.value
+        self.weight[cls] = self.weight.get(cls, 0) + sign * ev.messages
+        if sign < 0 and self.weight[cls] <= 0:
+            del self.weight[cls]
 
-    def dominant_class(self) -> str:
-        return max(self.weight, key=lambda c: (self.weight[c], c.value)).value
+    def row(self, name: str, service: Service | None) -> dict[str, Any]:
+        return {
+            "service": service.name if service else name, "service_id": service.id if service else None,
+            "category": service.category if service else None,
+            "class": max(self.weight, key=lambda c: (self.weight[c], c)),
+            "status": self.status if service else "pending",
+            "messages": self.messages, "sources": self.sources,
+            "spf_aligned_rate": rate(self.spf_aligned, self.messages),
+            "dkim_aligned_rate": rate(self.dkim_aligned, self.messages),
+            "dmarc_pass_rate": rate(self.dmarc_pass, self.messages),
+            "fix": service.alignment if service and self.dmarc_pass < self.messages else None,
+        }

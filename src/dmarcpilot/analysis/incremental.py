@@ -16,7 +16,7 @@ sources are attributed again. The result equals a full computation
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 
 import sqlalchemy as sa
@@ -38,6 +38,26 @@ def advance(engine: sa.Engine, domain: str, rows: list[AnalysedSource], old: Seq
 
     None when only a full computation will do.
     """
+    inside = reports_to_fold(engine, domain, old, new, since, until)
+    if inside is None:
+        return None
+    if not inside:
+        return list(rows), set()
+    by_ip = {r.evidence.ip: r for r in rows}
+    kept = {ip: r.evidence for ip, r in by_ip.items()}
+    touched = fold_records(domain, records_of(engine, inside), kept.get)
+    for row in attribute_all(list(touched.values())):
+        by_ip[row.evidence.ip] = row
+    return sorted(by_ip.values(), key=lambda r: (-r.evidence.messages, r.evidence.ip)), set(touched)
+
+
+def reports_to_fold(engine: sa.Engine, domain: str, old: Sequence[str], new: Sequence[str], since: date,
+                    until: date | None) -> list[int] | None:
+    """The reports to fold into an analysis of basis ``old`` to bring it to ``new`` (those inside the window).
+
+    None when only a full computation will do: something besides the reports changed, too many reports
+    arrived, or one was committed under a lower id than the analysis saw.
+    """
     if len(old) != len(new) or old[2:] != new[2:] or not old[0].isdigit() or not new[0].isdigit():
         return None  # something besides the reports changed, or the domain had no report then
     old_max, new_max = int(old[0]), int(new[0])
@@ -47,30 +67,21 @@ def advance(engine: sa.Engine, domain: str, rows: list[AnalysedSource], old: Seq
     reports = reports_between(engine, domain, old_max, new_max)
     if len(reports) != expected:
         return None  # a report committed under a lower id, or one removed: not a simple append
-    inside = [pk for pk, day in reports if day >= since and (until is None or day < until)]
-    if not inside:
-        return list(rows), set()
-    by_ip = {r.evidence.ip: r for r in rows}
-    kept = {ip: r.evidence for ip, r in by_ip.items()}
-    touched = fold_records(domain, records_of(engine, inside), kept)
-    for row in attribute_all(list(touched.values())):
-        by_ip[row.evidence.ip] = row
-    return sorted(by_ip.values(), key=lambda r: (-r.evidence.messages, r.evidence.ip)), set(touched)
+    return [pk for pk, day in reports if day >= since and (until is None or day < until)]
 
 
 def fold_records(domain: str, records: Iterable[RawRecord],
-                 kept: Mapping[str, SourceEvidence] | None = None) -> dict[str, SourceEvidence]:
-    """Sources' evidence from raw records by the rollups' rules, starting from copies of ``kept`` ones.
+                 kept: Callable[[str], SourceEvidence | None] | None = None) -> dict[str, SourceEvidence]:
+    """Sources' evidence from raw records by the rollups' rules, starting from copies of the ``kept`` ones.
 
     The kept evidence is copied, never changed: other callers may hold it.
     """
     touched: dict[str, SourceEvidence] = {}
     collector = EvidenceCollector(domain)
-    kept = kept or {}
     for ip, count, dkim, spf, envelope, dkim_results, spf_results in records:
         ev = touched.get(ip)
         if ev is None:
-            before = kept.get(ip)
+            before = kept(ip) if kept is not None else None
             ev = touched[ip] = copy.deepcopy(before) if before is not None else SourceEvidence(ip)
         ev.messages += count
         ev.dkim_aligned += count if dkim == "pass" else 0

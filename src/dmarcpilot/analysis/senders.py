@@ -21,15 +21,17 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 
 from dmarcpilot.analysis.analysed import AnalysedSource
-from dmarcpilot.analysis.digest import Digest, digest_of, senders
+from dmarcpilot.analysis.digest import Digest, digest_of, senders, updated
 from dmarcpilot.analysis.figures import window_start
 from dmarcpilot.analysis.identify import NetworkSet, SourceEvidence, attribute, classify
-from dmarcpilot.analysis.incremental import advance
+from dmarcpilot.analysis.incremental import advance, fold_records, reports_to_fold
 from dmarcpilot.analysis.ranges import VendorRanges
 from dmarcpilot.analysis.snapshot import (
     Decoded,
     decode,
     encode,
+    encode_update,
+    parse,
     read,
     snapshot_basis,
     snapshot_version,
@@ -42,6 +44,7 @@ from dmarcpilot.store.queries import (
     data_version,
     decisions,
     include_networks,
+    records_of,
     reverse_names,
     source_counters,
     source_evidence,
@@ -50,6 +53,7 @@ from dmarcpilot.store.snapshots import (
     forget_snapshots,
     load_digest,
     load_latest_snapshot,
+    load_latest_with_digest,
     load_snapshot,
     save_digest,
     save_snapshot,
@@ -93,6 +97,9 @@ def digest(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, catalogu
         return found
     payload = load_digest(engine, domain, window.name, window.version)
     found = Digest.from_bytes(payload) if payload is not None else None
+    if found is None:
+        with gc_paused():
+            found = _advanced_digest(window)
     if found is not None:
         _remember(_DIGESTS, window.key, found)
         return found
@@ -198,6 +205,38 @@ def _advanced(engine: sa.Engine, domain: str, window: str, basis: list[str], sin
     found = advance(engine, domain, previous.rows, previous.basis, basis, since, until,
                     _attributor(engine, domain, ipdb, catalogue))
     return None if found is None else (found[0], previous, found[1])
+
+
+def _advanced_digest(w: _Window) -> Digest | None:
+    """The window's last kept digest brought up to date with the reports stored since, when that is exact.
+
+    Only the sources the new reports touch are turned into objects and attributed again; the stored
+    analysis gets them too, in the background.
+    """
+    engine, domain, catalogue = w.engine, w.domain, w.catalogue
+    found = load_latest_with_digest(engine, domain, w.name)
+    if found is None or found[1] is None:
+        return None
+    raw, before = parse(found[0]), Digest.from_bytes(found[1])
+    if raw is None or raw.basis is None or before is None:
+        return None
+    inside = reports_to_fold(engine, domain, raw.basis, w.basis, w.since, w.until)
+    if inside is None:
+        return None
+    touched = fold_records(domain, records_of(engine, inside), raw.evidence) if inside else {}
+    old = {}
+    for ip in touched:
+        if ip in raw.items:
+            row = raw.row(ip, catalogue)
+            if row is None:
+                return None  # a service this catalogue does not know
+            old[ip] = row
+    new = _attributor(engine, domain, w.ipdb, catalogue)(list(touched.values())) if touched else []
+    after = updated(before, old, new, catalogue)
+    if after is not None:
+        _submit(lambda: save_snapshot(engine, domain, w.name, w.version, encode_update(raw, new, w.basis),
+                                      after.to_bytes()))
+    return after
 
 
 def _submit(job: Callable[[], None]) -> None:

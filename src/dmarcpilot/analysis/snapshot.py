@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
-from collections.abc import Sequence, Set
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -40,6 +40,37 @@ def snapshot_basis(data_version: Sequence[Any], catalogue: Catalogue, ipdb: IpDa
 def snapshot_version(basis: Sequence[str]) -> str:
     """The basis as one digest (the key a snapshot is stored and found under)."""
     return hashlib.sha256(json.dumps([FORMAT, list(basis)]).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A snapshot parsed but not turned into objects: its basis, text table and encoded items by address."""
+
+    basis: list[str] | None
+    texts: list[Any]
+    items: dict[str, list[Any]]
+
+    def evidence(self, ip: str) -> SourceEvidence | None:
+        """One source's counters and evidence, as kept."""
+        item = self.items.get(ip)
+        return None if item is None else SourceEvidence(*item[:8])
+
+    def row(self, ip: str, catalogue: Catalogue) -> AnalysedSource | None:
+        """One source as kept (None: not kept, or of a service this catalogue does not know)."""
+        item = self.items.get(ip)
+        found = None if item is None else _rows(self.texts, [item], catalogue)
+        return found[0] if found else None
+
+
+def parse(payload: bytes) -> Raw | None:
+    """The snapshot parsed (None: another format, damaged), without building a row per source."""
+    try:
+        version, basis, texts, items = json.loads(zlib.decompress(payload))
+        if version != FORMAT:
+            return None
+        return Raw(basis, texts, {item[0]: item for item in items})
+    except (ValueError, TypeError, IndexError, KeyError, zlib.error):
+        return None
 
 
 @dataclass(frozen=True)
@@ -72,17 +103,43 @@ def encode(rows: Sequence[AnalysedSource], basis: Sequence[str] | None = None, p
     kept = previous.items if previous else {}
     out = []
     for r in rows:
-        ev, info, att = r.evidence, r.info, r.attribution
-        item = None if ev.ip in changed else kept.get(ev.ip)
-        out.append(item if item is not None else [
-            ev.ip, ev.messages, ev.dkim_aligned, ev.spf_aligned, ev.dmarc_pass,
-            ev.dkim_pass_domains, ev.envelope_domains, ev.spf_pass_domains,
-            ref(info.country), info.asn, ref(info.as_name), ref(info.as_domain), r.ptr, r.ptr_confirmed,
-            ref(att.service.id if att.service else None), ref(att.confidence.value if att.confidence else None),
-            [ref(e) for e in att.evidence], ref(att.group), ref(r.sender_class.value), ref(r.status),
-        ])
+        item = None if r.evidence.ip in changed else kept.get(r.evidence.ip)
+        out.append(item if item is not None else _item(r, ref))
+    return _dump(basis, texts, out)
+
+
+def encode_update(previous: Raw, changed: Sequence[AnalysedSource], basis: Sequence[str] | None) -> bytes:
+    """``previous`` with the sources in ``changed`` replaced or added, in the order ``analyse`` keeps."""
+    texts = list(previous.texts)
+    table: dict[Any, int] = {text: index for index, text in enumerate(texts)}
+
+    def ref(text: str | None) -> int:
+        found = table.get(text)
+        if found is None:
+            found = table[text] = len(texts)
+            texts.append(text)
+        return found
+
+    items = dict(previous.items)
+    for row in changed:
+        items[row.evidence.ip] = _item(row, ref)
+    return _dump(basis, texts, sorted(items.values(), key=lambda item: (-item[1], item[0])))
+
+
+def _item(r: AnalysedSource, ref: Callable[[str | None], int]) -> list[Any]:
+    ev, info, att = r.evidence, r.info, r.attribution
+    return [
+        ev.ip, ev.messages, ev.dkim_aligned, ev.spf_aligned, ev.dmarc_pass,
+        ev.dkim_pass_domains, ev.envelope_domains, ev.spf_pass_domains,
+        ref(info.country), info.asn, ref(info.as_name), ref(info.as_domain), r.ptr, r.ptr_confirmed,
+        ref(att.service.id if att.service else None), ref(att.confidence.value if att.confidence else None),
+        [ref(e) for e in att.evidence], ref(att.group), ref(r.sender_class.value), ref(r.status),
+    ]
+
+
+def _dump(basis: Sequence[str] | None, texts: list[Any], items: list[list[Any]]) -> bytes:
     header = None if basis is None else list(basis)
-    return zlib.compress(json.dumps([FORMAT, header, texts, out], separators=(",", ":")).encode(), 1)
+    return zlib.compress(json.dumps([FORMAT, header, texts, items], separators=(",", ":")).encode(), 1)
 
 
 def decode(payload: bytes, catalogue: Catalogue) -> list[AnalysedSource] | None:

@@ -52,6 +52,14 @@ def load_latest_snapshot(engine: sa.Engine, domain: str, window: str) -> bytes |
     return None if payload is None else bytes(payload)
 
 
+def load_latest_with_digest(engine: sa.Engine, domain: str, window: str) -> tuple[bytes, bytes | None] | None:
+    """The payload of ``window``'s snapshot and its digest, of whatever version (to bring both up to date)."""
+    s = analysis_snapshots.c
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(s.payload, s.digest).where(s.domain == domain, s.window == window)).first()
+    return None if row is None else (bytes(row.payload), None if row.digest is None else bytes(row.digest))
+
+
 def save_snapshot(engine: sa.Engine, domain: str, window: str, version: str, payload: bytes,
                   digest: bytes | None = None, now: datetime | None = None) -> None:
     """Store (or replace) ``window``'s snapshot; forget the domain's windows unused for ``KEEP``."""

@@ -60,7 +60,8 @@ from dmarcpilot.store.snapshots import (
     stored_version,
 )
 
-__all__ = ["AnalysedSource", "Digest", "analyse", "clear_cache", "digest", "flush_saves", "is_current", "senders"]
+__all__ = ["AnalysedSource", "Digest", "analyse", "clear_cache", "digest", "flush_saves", "is_current", "senders",
+           "source"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -108,6 +109,27 @@ def digest(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, catalogu
         made = analysis.digest
         _submit(lambda: save_digest(engine, domain, window.name, window.version, made.to_bytes()))
     return analysis.digest
+
+
+def source(engine: sa.Engine, domain: str, days: int, ip: str, ipdb: IpDatabase, catalogue: Catalogue,
+           today: date | None = None) -> AnalysedSource | None:
+    """One source of the window ``analyse`` would return (None: it sent no mail as ``domain`` then).
+
+    When another process kept the analysis, only this source is turned back into an object.
+    """
+    window = _Window.of(engine, domain, days, ipdb, catalogue, today, False)
+    with _LOCK:
+        cached = _CACHE.get(window.key)
+    if cached is None:
+        payload = load_snapshot(engine, domain, window.name, window.version)
+        raw = parse(payload) if payload is not None else None
+        if raw is not None and ip not in raw.items:
+            return None
+        found = raw.row(ip, catalogue) if raw is not None else None
+        if found is not None:
+            return found
+        cached = _analysis(window)
+    return next((r for r in cached.rows if r.evidence.ip == ip), None)
 
 
 @dataclass(frozen=True)

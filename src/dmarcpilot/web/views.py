@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from dmarcpilot.analysis.figures import rate, window_start
 from dmarcpilot.analysis.identify import most_common
-from dmarcpilot.analysis.senders import AnalysedSource, Digest, analyse, digest
+from dmarcpilot.analysis.senders import AnalysedSource, Digest, analyse, digest, source
 from dmarcpilot.dnsclient import ResolverClient
 from dmarcpilot.enrich.catalogue import Catalogue
 from dmarcpilot.enrich.ipdata import IpDatabase
@@ -114,10 +114,9 @@ def check_ip(text: str) -> str:
 def source_view(state: WebState, domain: str, ip: str, days: int) -> dict[str, Any]:
     """One source: address, reverse DNS, ASN, owner, country, class, evidence and its newest records."""
     ip = check_ip(ip)
-    found = [r for r in analysed(state, domain, days) if r.evidence.ip == ip]
-    if not found:
+    row = source(state.engine, domain, days, ip, state.ipdb, state.catalogue)
+    if row is None:
         raise NotFound(f"{ip} sent no mail as {domain} in the last {days} days")
-    row = found[0]
     since = datetime.combine(window_start(days), time(), UTC)
     service = row.attribution.service
     return {

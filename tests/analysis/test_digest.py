@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from dmarcpilot.analysis import senders as senders_module
 from dmarcpilot.analysis.digest import Digest, digest_of
-from dmarcpilot.analysis.senders import analyse, clear_cache, digest, flush_saves, senders
+from dmarcpilot.analysis.senders import analyse, clear_cache, digest, flush_saves, senders, source
 from dmarcpilot.policy.approvals import Decision, Subject
 from dmarcpilot.store.approvals import decide
 from dmarcpilot.store.schema import analysis_snapshots
@@ -127,3 +127,23 @@ def test_after_new_reports_the_digest_is_brought_up_to_date_without_the_other_so
     # by hand: the new report adds 7 + 3 + 5 + 2 messages, and 203.0.113.77 (signed by ESP One: approved)
     assert (advanced.messages, advanced.sources) == (157 + 17, 10)
     assert (advanced.approved_messages, advanced.approved_pass) == (58 + 7 + 5, 58 + 7 + 5)
+
+
+def test_one_source_is_read_back_alone(engine: sa.Engine, tmp_path: Path, computed: list[int],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    ipdb, catalogue = _setup(engine, tmp_path)
+    rows = {r.evidence.ip: r for r in analyse(engine, "example.edu", 2, ipdb, catalogue, DAY)}  # type: ignore[arg-type]
+    assert _fields(source(engine, "example.edu", 2, "192.0.2.4", ipdb, catalogue, DAY)) == _fields(  # type: ignore[arg-type]
+        rows["192.0.2.4"])  # from this process's analysis
+    flush_saves()
+    clear_cache()  # another process
+
+    def no_sources(*args: object, **kwargs: object) -> None:
+        raise AssertionError("only the one source should be read back")
+
+    monkeypatch.setattr(senders_module, "decode", no_sources)
+    found = source(engine, "example.edu", 2, "192.0.2.4", ipdb, catalogue, DAY)  # type: ignore[arg-type]
+    assert found is not None and _fields(found) == _fields(rows["192.0.2.4"])
+    assert found.attribution.service is catalogue.services["esp-two"]  # type: ignore[attr-defined]
+    assert source(engine, "example.edu", 2, "192.0.2.99", ipdb, catalogue, DAY) is None  # type: ignore[arg-type]
+    assert len(computed) == 1

@@ -110,7 +110,9 @@ def updated(before: Digest, old: Mapping[str, AnalysedSource], new: Sequence[Ana
     forwarder stopped being one while more were not listed).
     """
     sums = _Sums.of(before)
-    groups = {name: _Group.from_state(state) for name, state in before.groups.items()}
+    groups = {name: _Group(state) for name, state in before.groups.items()}
+    if any(row.attribution.group not in groups for row in old.values()):
+        return None  # not the digest of these sources
     for row in old.values():
         sums.add(row, -1)
         groups[row.attribution.group].add(row, -1)
@@ -122,9 +124,10 @@ def updated(before: Digest, old: Mapping[str, AnalysedSource], new: Sequence[Ana
         group.add(row, 1)
     for row in new:
         groups[row.attribution.group].lead(row)
+    now_in = {r.evidence.ip: r.attribution.group for r in new}
     for row in old.values():
         group = groups[row.attribution.group]
-        moved = row.attribution.group != _group_of(new, row.evidence.ip)
+        moved = row.attribution.group != now_in.get(row.evidence.ip)
         if moved and group.leader[0] == row.evidence.ip and group.sources:
             return None  # its next largest source is not in the digest
     services: dict[str, tuple[_Group, Service | None]] = {}
@@ -162,10 +165,6 @@ def _merged(listed: list[dict[str, Any]], total: int, touched: set[str], members
 
 def _order(d: dict[str, Any]) -> tuple[int, str]:
     return (-d["messages"], d["ip"])
-
-
-def _group_of(rows: Sequence[AnalysedSource], ip: str) -> str | None:
-    return next((r.attribution.group for r in rows if r.evidence.ip == ip), None)
 
 
 class _Sums:
@@ -248,10 +247,6 @@ class _Group:
         group.service = service
         group.lead(row)
         return group
-
-    @classmethod
-    def from_state(cls, state: list[Any]) -> _Group:
-        return cls(state)
 
     def state(self) -> list[Any]:
         return [self.messages, self.dmarc_pass, self.spf_aligned, self.dkim_aligned, self.sources, self.weight,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ def catalogue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Catalogue:
     # short lists, so that updates push sources in and out of them
     monkeypatch.setattr(digest_module, "TOP_SOURCES", 7)
     monkeypatch.setattr(digest_module, "TOP_FORWARDERS", 4)
+    monkeypatch.setattr(digest_module, "KEPT_FORWARDERS", 6)
     (tmp_path / "cat.toml").write_text(CATALOGUE)
     return load_catalogue([tmp_path / "cat.toml"])
 
@@ -58,8 +60,11 @@ def _ordered(rows: list[AnalysedSource]) -> list[AnalysedSource]:
 
 
 def _same(got: Digest, expected: Digest) -> None:
-    assert got == expected
+    assert replace(got, kept_forwarders=[]) == replace(expected, kept_forwarders=[])
     assert list(got.classes.items()) == list(expected.classes.items())  # in the same order too
+    assert got.forwarders == expected.forwarders
+    # the reserve may be shorter after an update, but what it holds is right
+    assert got.kept_forwarders == expected.kept_forwarders[:len(got.kept_forwarders)]
 
 
 def test_updates_equal_a_fresh_digest(catalogue: Catalogue) -> None:
@@ -94,11 +99,20 @@ def test_a_largest_source_moving_to_another_group_needs_the_sources(catalogue: C
     assert alone is not None and [r["service_id"] for r in alone.senders] == ["esp-one"]
 
 
-def test_a_forwarder_leaving_a_full_list_needs_the_sources(catalogue: Catalogue) -> None:
-    forwarders = [_source(f"10.0.0.{n}", 50 - n, 40, "unknown: Bulletproof Hosting / bad.example",
-                          SenderClass.FORWARDER, None, "pending", catalogue) for n in range(1, 7)]
+def test_forwarders_leaving_the_list_use_the_reserve_then_need_the_sources(catalogue: Catalogue) -> None:
+    group = "unknown: Bulletproof Hosting / bad.example"
+    forwarders = [_source(f"10.0.0.{n}", 50 - n, 40, group, SenderClass.FORWARDER, None, "pending", catalogue)
+                  for n in range(1, 11)]
     before = digest_of(forwarders)
-    assert before.forwarders_total == 6 and len(before.forwarders) == 4
-    no_longer = _source("10.0.0.1", 49, 49, "unknown: Bulletproof Hosting / bad.example", SenderClass.UNKNOWN,
-                        None, "pending", catalogue)
-    assert updated(before, {"10.0.0.1": forwarders[0]}, [no_longer], catalogue) is None  # 10.0.0.5 is unlisted
+    assert before.forwarders_total == 10 and len(before.forwarders) == 4 and len(before.kept_forwarders) == 6
+
+    def no_longer(n: int) -> AnalysedSource:
+        return _source(f"10.0.0.{n}", 50 - n, 50 - n, group, SenderClass.UNKNOWN, None, "pending", catalogue)
+
+    # two listed forwarders stop being forwarders: the reserve still holds the next four for sure
+    after = updated(before, {f"10.0.0.{n}": forwarders[n - 1] for n in (1, 2)}, [no_longer(1), no_longer(2)],
+                    catalogue)
+    assert after is not None and after.forwarders_total == 8
+    assert [f["ip"] for f in after.forwarders] == ["10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6"]
+    # one more: 10.0.0.7 comes next, but only the sources know that
+    assert updated(after, {"10.0.0.3": forwarders[2]}, [no_longer(3)], catalogue) is None

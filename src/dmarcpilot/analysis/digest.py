@@ -23,10 +23,13 @@ from dmarcpilot.analysis.figures import rate
 from dmarcpilot.analysis.identify import SenderClass
 from dmarcpilot.enrich.catalogue import Catalogue, Service
 
-#: The largest sources and forwarders a digest keeps (what a dashboard lists).
+#: The largest sources and forwarders a digest lists (what a dashboard shows).
 TOP_SOURCES = 50
 TOP_FORWARDERS = 100
-FORMAT = 2  # 2: the groups' sums, to update a digest in place
+#: Forwarders it keeps: sources stop being forwarders (new reports show SPF passing), so a reserve lets the
+#: list be updated in place many times before it must be made again from every source.
+KEPT_FORWARDERS = 2 * TOP_FORWARDERS
+FORMAT = 3  # 2: the groups' sums, to update a digest in place; 3: forwarders kept beyond those shown
 UNKNOWN_COUNTRY = "??"
 
 
@@ -45,9 +48,14 @@ class Digest:
     countries: list[dict[str, Any]]  # country ("??": not in the IP data), messages, sources
     senders: list[dict[str, Any]]  # ``senders`` rows
     top_sources: list[dict[str, Any]]  # ``AnalysedSource.to_dict`` of the largest TOP_SOURCES
-    forwarders: list[dict[str, Any]]  # likewise, of the largest TOP_FORWARDERS forwarders
+    kept_forwarders: list[dict[str, Any]]  # likewise, of the largest forwarders (up to KEPT_FORWARDERS)
     forwarders_total: int
     groups: dict[str, list[Any]]  # each sender row's sums, as ``_Group.state`` (to update the digest)
+
+    @property
+    def forwarders(self) -> list[dict[str, Any]]:
+        """The largest TOP_FORWARDERS forwarders."""
+        return self.kept_forwarders[:TOP_FORWARDERS]
 
     @property
     def country_count(self) -> int:
@@ -97,14 +105,15 @@ def digest_of(rows: Sequence[AnalysedSource]) -> Digest:
     return sums.digest(
         {name: (g, g.service) for name, g in groups.items()},
         [r.to_dict() for r in rows[:TOP_SOURCES]],
-        [r.to_dict() for r in forwarders[:TOP_FORWARDERS]], len(forwarders))
+        [r.to_dict() for r in forwarders[:KEPT_FORWARDERS]], len(forwarders))
 
 
 def updated(before: Digest, old: Mapping[str, AnalysedSource], new: Sequence[AnalysedSource],
             catalogue: Catalogue) -> Digest | None:
     """``before`` with the sources ``new`` replacing their ``old`` selves (absent: new sources).
 
-    Exact, as ``digest_of`` of the whole updated analysis, when new reports only
+    Exact (as ``digest_of`` of the whole updated analysis, but for fewer forwarders kept in reserve)
+    when new reports only
     add messages (``analysis.incremental``); None when the digest alone cannot
     tell (a group's largest source moved to another group, or a listed
     forwarder stopped being one while more were not listed).
@@ -141,26 +150,33 @@ def updated(before: Digest, old: Mapping[str, AnalysedSource], new: Sequence[Ana
     forwarders_total = before.forwarders_total + len(is_forwarder) - sum(
         1 for r in old.values() if r.sender_class is SenderClass.FORWARDER)
     touched = {r.evidence.ip for r in new}
-    top = _merged(before.top_sources, before.sources, touched, new, TOP_SOURCES)
-    forwarders = _merged(before.forwarders, before.forwarders_total, touched, is_forwarder, TOP_FORWARDERS)
+    top = _merged(before.top_sources, before.sources, touched, new, TOP_SOURCES, TOP_SOURCES)
+    forwarders = _merged(before.kept_forwarders, before.forwarders_total, touched, is_forwarder, TOP_FORWARDERS,
+                         KEPT_FORWARDERS)
     if top is None or forwarders is None:
         return None
-    return sums.digest(services, top, forwarders, forwarders_total)
+    changed = {r.attribution.group for r in old.values()} | {r.attribution.group for r in new}
+    unchanged = {row["service_id"] or row["service"]: row for row in before.senders}
+    for name in changed:
+        unchanged.pop(name, None)
+    return sums.digest(services, top, forwarders, forwarders_total, unchanged)
 
 
 def _merged(listed: list[dict[str, Any]], total: int, touched: set[str], members: Sequence[AnalysedSource],
-            count: int) -> list[dict[str, Any]] | None:
-    """The largest ``count`` of a set whose largest were ``listed`` (of ``total``), after an update.
+            shown: int, kept: int) -> list[dict[str, Any]] | None:
+    """The largest of a set whose largest were ``listed`` (of ``total``), after an update: at most ``kept``.
 
-    The ``touched`` sources are now ``members`` of the set, or gone from it. None when a source
-    the list did not hold could now belong in it.
+    The ``touched`` sources are now ``members`` of the set, or gone from it. A source the list did not
+    hold comes after its last one, so only the list's entries up to there are certain: None when they
+    are fewer than the ``shown`` ones.
     """
-    pool = [d for d in listed if d["ip"] not in touched] + [r.to_dict() for r in members]
+    pool = sorted([d for d in listed if d["ip"] not in touched] + [r.to_dict() for r in members], key=_order)
     if total > len(listed) and listed:
         cutoff = _order(listed[-1])
-        if sum(1 for d in pool if _order(d) <= cutoff) < count:
+        pool = [d for d in pool if _order(d) <= cutoff]
+        if len(pool) < shown:
             return None
-    return sorted(pool, key=_order)[:count]
+    return pool[:kept]
 
 
 def _order(d: dict[str, Any]) -> tuple[int, str]:
@@ -204,18 +220,21 @@ class _Sums:
         self.country_sources[country] += sign
 
     def digest(self, groups: Mapping[str, tuple[_Group, Service | None]], top: list[dict[str, Any]],
-               forwarders: list[dict[str, Any]], forwarders_total: int) -> Digest:
+               forwarders: list[dict[str, Any]], forwarders_total: int,
+               unchanged: Mapping[str, dict[str, Any]] | None = None) -> Digest:
+        """The digest of these sums and groups; ``unchanged``: sender rows still right, by group."""
+        unchanged = unchanged or {}
         # ties ordered by name, so a digest updated in place equals one computed afresh
         classes = sorted(((c, n) for c, n in self.classes.items() if n), key=lambda cn: (-cn[1], cn[0]))
         countries = sorted((c for c, n in self.country_sources.items() if n),
                            key=lambda c: (-self.country_messages[c], c))
-        rows = sorted((g.row(name, service) for name, (g, service) in groups.items()),
+        rows = sorted((unchanged.get(name) or g.row(name, service) for name, (g, service) in groups.items()),
                       key=lambda r: (-r["messages"], r["service"]))
         return Digest(
             **self.totals, classes=dict(classes),
             countries=[{"country": c, "messages": self.country_messages[c], "sources": self.country_sources[c]}
                        for c in countries],
-            senders=rows, top_sources=top, forwarders=forwarders, forwarders_total=forwarders_total,
+            senders=rows, top_sources=top, kept_forwarders=forwarders, forwarders_total=forwarders_total,
             groups={name: g.state() for name, (g, _) in groups.items()})
 
 

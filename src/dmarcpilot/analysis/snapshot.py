@@ -58,8 +58,7 @@ class Raw:
     def row(self, ip: str, catalogue: Catalogue) -> AnalysedSource | None:
         """One source as kept (None: not kept, or of a service this catalogue does not know)."""
         item = self.items.get(ip)
-        found = None if item is None else _rows(self.texts, [item], catalogue)
-        return found[0] if found else None
+        return None if item is None else _Reader(self.texts, catalogue).row(item)
 
 
 def parse(payload: bytes) -> Raw | None:
@@ -161,31 +160,56 @@ def read(payload: bytes, catalogue: Catalogue) -> Decoded | None:
 
 
 def _rows(texts: list[Any], items: list[Any], catalogue: Catalogue) -> list[AnalysedSource] | None:
-    services = catalogue.services
-    by_id = {i: services.get(t) if isinstance(t, str) else None for i, t in enumerate(texts)}
-    infos: dict[tuple[Any, ...], IpInfo] = {}
-    attributions: dict[tuple[Any, ...], Attribution] = {}
-    classes = {i: SenderClass(t) for i, t in enumerate(texts) if t in _CLASSES}
+    reader = _Reader(texts, catalogue)
     out = []
-    for (ip, messages, dkim, spf, passed, dkim_domains, envelopes, spf_domains, country, asn, as_name,
-         as_domain, ptr, confirmed, service_ref, confidence, evidence, group, sender_class, status) in items:
-        key = (country, asn, as_name, as_domain)
-        info = infos.get(key)
-        if info is None:
-            info = infos[key] = IpInfo(texts[country], asn, texts[as_name], texts[as_domain])
-        akey = (service_ref, confidence, *evidence, group)
-        attribution = attributions.get(akey)
-        if attribution is None:
-            service = by_id[service_ref]
-            if service is None and texts[service_ref] is not None:
-                return None  # a service this catalogue does not know: compute again
-            level = texts[confidence]
-            attribution = attributions[akey] = Attribution(
-                service, Confidence(level) if level else None, tuple(texts[e] for e in evidence), texts[group])
-        source = SourceEvidence(ip, messages, dkim, spf, passed, dkim_domains, envelopes, spf_domains)
-        out.append(AnalysedSource(source, info, ptr, confirmed, attribution, classes[sender_class],
-                                  texts[status]))
+    for item in items:
+        row = reader.row(item)
+        if row is None:
+            return None
+        out.append(row)
     return out
 
 
-_CLASSES = frozenset(c.value for c in SenderClass)
+class _Reader:
+    """Turns encoded items back into rows, sharing the IP data and attributions that repeat."""
+
+    def __init__(self, texts: list[Any], catalogue: Catalogue) -> None:
+        self.texts = texts
+        self.services = catalogue.services
+        self.infos: dict[tuple[Any, ...], IpInfo] = {}
+        self.attributions: dict[tuple[Any, ...], Attribution | None] = {}
+        self.classes: dict[int, SenderClass] = {}
+
+    def row(self, item: list[Any]) -> AnalysedSource | None:
+        """None: the item names a service this catalogue does not know (compute again)."""
+        (ip, messages, dkim, spf, passed, dkim_domains, envelopes, spf_domains, country, asn, as_name,
+         as_domain, ptr, confirmed, service_ref, confidence, evidence, group, sender_class, status) = item
+        texts = self.texts
+        key = (country, asn, as_name, as_domain)
+        info = self.infos.get(key)
+        if info is None:
+            info = self.infos[key] = IpInfo(texts[country], asn, texts[as_name], texts[as_domain])
+        akey = (service_ref, confidence, *evidence, group)
+        if akey in self.attributions:
+            attribution = self.attributions[akey]
+        else:
+            attribution = self.attributions[akey] = self._attribution(service_ref, confidence, evidence, group)
+        if attribution is None:
+            return None
+        cls = self.classes.get(sender_class)
+        if cls is None:
+            cls = self.classes[sender_class] = SenderClass(texts[sender_class])
+        source = SourceEvidence(ip, messages, dkim, spf, passed, dkim_domains, envelopes, spf_domains)
+        return AnalysedSource(source, info, ptr, confirmed, attribution, cls, texts[status])
+
+    def _attribution(self, service_ref: int, confidence: int, evidence: list[int], group: int) -> Attribution | None:
+        texts = self.texts
+        name = texts[service_ref]
+        service = self.services.get(name) if isinstance(name, str) else None
+        if service is None and name is not None:
+            return None
+        level = texts[confidence]
+        return Attribution(service, Confidence(level) if level else None, tuple(texts[e] for e in evidence),
+                           texts[group])
+
+

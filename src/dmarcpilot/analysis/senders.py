@@ -178,7 +178,8 @@ class _Analysis:
     @property
     def digest(self) -> Digest:
         if self._digest is None:  # two threads may both compute it: the same value
-            self._digest = digest_of(self.rows)
+            with gc_paused():
+                self._digest = digest_of(self.rows)
         return self._digest
 
 

@@ -89,40 +89,37 @@ def encode(rows: Sequence[AnalysedSource], basis: Sequence[str] | None = None, p
     ``basis``: the data version the rows are exactly of (``analysis.incremental``), when known.
     ``previous``: a snapshot whose items are reused for the sources not in ``changed``.
     """
-    texts: list[Any] = list(previous.texts) if previous else []
-    table: dict[Any, int] = {text: index for index, text in enumerate(texts)}
-
-    def ref(text: str | None) -> int:
-        found = table.get(text)
-        if found is None:
-            found = table[text] = len(texts)
-            texts.append(text)
-        return found
-
+    table = _Texts(previous.texts if previous else [])
     kept = previous.items if previous else {}
     out = []
     for r in rows:
         item = None if r.evidence.ip in changed else kept.get(r.evidence.ip)
-        out.append(item if item is not None else _item(r, ref))
-    return _dump(basis, texts, out)
+        out.append(item if item is not None else _item(r, table.ref))
+    return _dump(basis, table.texts, out)
 
 
 def encode_update(previous: Raw, changed: Sequence[AnalysedSource], basis: Sequence[str] | None) -> bytes:
     """``previous`` with the sources in ``changed`` replaced or added, in the order ``analyse`` keeps."""
-    texts = list(previous.texts)
-    table: dict[Any, int] = {text: index for index, text in enumerate(texts)}
-
-    def ref(text: str | None) -> int:
-        found = table.get(text)
-        if found is None:
-            found = table[text] = len(texts)
-            texts.append(text)
-        return found
-
+    table = _Texts(previous.texts)
     items = dict(previous.items)
     for row in changed:
-        items[row.evidence.ip] = _item(row, ref)
-    return _dump(basis, texts, sorted(items.values(), key=lambda item: (-item[1], item[0])))
+        items[row.evidence.ip] = _item(row, table.ref)
+    return _dump(basis, table.texts, sorted(items.values(), key=lambda item: (-item[1], item[0])))
+
+
+class _Texts:
+    """The table of repeated texts: each once, referred to by its index."""
+
+    def __init__(self, texts: Sequence[Any]) -> None:
+        self.texts = list(texts)
+        self.index: dict[Any, int] = {text: index for index, text in enumerate(self.texts)}
+
+    def ref(self, text: str | None) -> int:
+        found = self.index.get(text)
+        if found is None:
+            found = self.index[text] = len(self.texts)
+            self.texts.append(text)
+        return found
 
 
 def _item(r: AnalysedSource, ref: Callable[[str | None], int]) -> list[Any]:

@@ -147,3 +147,20 @@ def test_one_source_is_read_back_alone(engine: sa.Engine, tmp_path: Path, comput
     assert found.attribution.service is catalogue.services["esp-two"]  # type: ignore[attr-defined]
     assert source(engine, "example.edu", 2, "192.0.2.99", ipdb, catalogue, DAY) is None  # type: ignore[arg-type]
     assert len(computed) == 1
+
+
+def test_approving_a_network_classifies_the_kept_sources_again(engine: sa.Engine, tmp_path: Path,
+                                                               computed: list[int]) -> None:
+    ipdb, catalogue = _setup(engine, tmp_path)
+    digest(engine, "example.edu", 2, ipdb, catalogue, DAY)  # type: ignore[arg-type]
+    flush_saves()
+    clear_cache()
+    decide(engine, "example.edu", Subject.from_text("203.0.113.0/24"), Decision.APPROVED, "alice", "our VPS")
+    after = digest(engine, "example.edu", 2, ipdb, catalogue, DAY)  # type: ignore[arg-type]
+    assert len(computed) == 1
+    # by hand: 203.0.113.5 (40 messages) and 203.0.113.6 (4) join the 58 approved; none of theirs passes
+    assert (after.approved_messages, after.approved_pass) == (58 + 44, 58)
+    flush_saves()
+    clear_cache(engine)
+    assert after == digest_of(analyse(engine, "example.edu", 2, ipdb, catalogue, DAY))  # type: ignore[arg-type]
+    assert len(computed) == 2

@@ -8,11 +8,12 @@ unknown group (network owner and reverse-DNS organisational domain).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import ipaddress
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -23,7 +24,7 @@ import sqlalchemy as sa
 from dmarcpilot.analysis.analysed import AnalysedSource
 from dmarcpilot.analysis.digest import Digest, digest_of, senders, updated
 from dmarcpilot.analysis.figures import window_start
-from dmarcpilot.analysis.identify import NetworkSet, SourceEvidence, attribute, classify
+from dmarcpilot.analysis.identify import Attribution, NetworkSet, SenderClass, SourceEvidence, attribute, classify
 from dmarcpilot.analysis.incremental import advance, fold_records, reports_to_fold
 from dmarcpilot.analysis.ranges import VendorRanges
 from dmarcpilot.analysis.snapshot import (
@@ -220,14 +221,40 @@ def _remember(cache: dict[tuple[Any, ...], T], key: tuple[Any, ...], value: T) -
 
 def _advanced(engine: sa.Engine, domain: str, window: str, basis: list[str], since: date, until: date | None,
               ipdb: IpDatabase, catalogue: Catalogue) -> tuple[list[AnalysedSource], Decoded, set[str]] | None:
-    """The window's last kept analysis brought up to date with the reports stored since, when that is exact."""
+    """The window's last kept analysis brought up to date, when that is exact.
+
+    After new reports only, their records are folded in (``analysis.incremental``); after decisions
+    only (the domain's audit log moved, nothing else), every source is classified again: attribution
+    does not depend on decisions.
+    """
     payload = load_latest_snapshot(engine, domain, window)
     previous = read(payload, catalogue) if payload is not None else None
     if previous is None or previous.basis is None:
         return None
     found = advance(engine, domain, previous.rows, previous.basis, basis, since, until,
                     _attributor(engine, domain, ipdb, catalogue))
+    if found is None and _only_decisions(previous.basis, basis):
+        found = _reclassified(engine, domain, previous.rows)
     return None if found is None else (found[0], previous, found[1])
+
+
+def _only_decisions(old: Sequence[str], new: Sequence[str]) -> bool:
+    """Whether two bases differ in the domain's audit log alone (``store.queries.data_version``'s third part)."""
+    return len(old) == len(new) and old[:2] == new[:2] and old[3:] == new[3:]
+
+
+def _reclassified(engine: sa.Engine, domain: str,
+                  rows: list[AnalysedSource]) -> tuple[list[AnalysedSource], set[str]]:
+    """``rows`` with the domain's decisions as they are now, and the sources whose class or status changed."""
+    judge = _judge(engine, domain)
+    out, changed = [], set()
+    for row in rows:
+        sender_class, status = judge(row.evidence, row.attribution)
+        if (sender_class, status) != (row.sender_class, row.status):
+            row = dataclasses.replace(row, sender_class=sender_class, status=status)
+            changed.add(row.evidence.ip)
+        out.append(row)
+    return out, changed
 
 
 def _advanced_digest(w: _Window) -> Digest | None:
@@ -348,9 +375,8 @@ def _analyse(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, catalo
 def _attributor(engine: sa.Engine, domain: str, ipdb: IpDatabase,
                 catalogue: Catalogue) -> Callable[[list[SourceEvidence]], list[AnalysedSource]]:
     """Attribution and class of sources, with the domain's decisions, networks and vendor ranges read once."""
-    service_decisions, network_texts = decisions(engine, domain)
+    judge = _judge(engine, domain)
     ranges = VendorRanges(catalogue, include_networks(engine))
-    networks = NetworkSet(ipaddress.ip_network(n) for n in network_texts)
 
     def attribute_all(sources: list[SourceEvidence]) -> list[AnalysedSource]:
         names = reverse_names(engine, [ev.ip for ev in sources])
@@ -359,11 +385,21 @@ def _attributor(engine: sa.Engine, domain: str, ipdb: IpDatabase,
             info = ipdb.lookup(ev.ip)
             ptr, confirmed = names.get(ev.ip, (None, False))
             attribution = attribute(ev, info, ptr, confirmed, catalogue, ranges)
-            by_network = bool(networks) and ev.ip in networks
-            decision = service_decisions.get(attribution.service.id) if attribution.service else None
-            status = "approved" if by_network else (decision or "pending")
-            out.append(AnalysedSource(ev, info, ptr, confirmed, attribution,
-                                      classify(ev, attribution, decision, by_network), status))
+            out.append(AnalysedSource(ev, info, ptr, confirmed, attribution, *judge(ev, attribution)))
         return out
 
     return attribute_all
+
+
+def _judge(engine: sa.Engine, domain: str) -> Callable[[SourceEvidence, Attribution], tuple[SenderClass, str]]:
+    """A source's class and status under the domain's decisions and approved networks (read once)."""
+    service_decisions, network_texts = decisions(engine, domain)
+    networks = NetworkSet(ipaddress.ip_network(n) for n in network_texts)
+
+    def judge(ev: SourceEvidence, attribution: Attribution) -> tuple[SenderClass, str]:
+        by_network = bool(networks) and ev.ip in networks
+        decision = service_decisions.get(attribution.service.id) if attribution.service else None
+        status = "approved" if by_network else (decision or "pending")
+        return classify(ev, attribution, decision, by_network), status
+
+    return judge

@@ -29,6 +29,7 @@ from dmarcpilot.analysis.incremental import advance, fold_records, reports_to_fo
 from dmarcpilot.analysis.ranges import VendorRanges
 from dmarcpilot.analysis.snapshot import (
     Decoded,
+    Raw,
     decode,
     encode,
     encode_update,
@@ -258,10 +259,11 @@ def _reclassified(engine: sa.Engine, domain: str,
 
 
 def _advanced_digest(w: _Window) -> Digest | None:
-    """The window's last kept digest brought up to date with the reports stored since, when that is exact.
+    """The window's last kept digest brought up to date, when that is exact.
 
-    Only the sources the new reports touch are turned into objects and attributed again; the stored
-    analysis gets them too, in the background.
+    After new reports only, the sources they touch are folded, attributed and classified again; after
+    decisions only, the sources whose class or status changes. Only those are turned into objects; the
+    stored analysis gets them too, in the background.
     """
     engine, domain, catalogue = w.engine, w.domain, w.catalogue
     found = load_latest_with_digest(engine, domain, w.name)
@@ -271,22 +273,56 @@ def _advanced_digest(w: _Window) -> Digest | None:
     if raw is None or raw.basis is None or before is None:
         return None
     inside = reports_to_fold(engine, domain, raw.basis, w.basis, w.since, w.until)
-    if inside is None:
+    if inside is not None:
+        touched = fold_records(domain, records_of(engine, inside), raw.evidence) if inside else {}
+        new = _attributor(engine, domain, w.ipdb, catalogue)(list(touched.values())) if touched else []
+    elif _only_decisions(raw.basis, w.basis):
+        judged = _judged_again(raw, _judge(engine, domain), catalogue)
+        if judged is None:
+            return None
+        new = judged
+    else:
         return None
-    touched = fold_records(domain, records_of(engine, inside), raw.evidence) if inside else {}
     old = {}
-    for ip in touched:
-        if ip in raw.items:
-            row = raw.row(ip, catalogue)
-            if row is None:
+    for row in new:
+        if row.evidence.ip in raw.items:
+            kept = raw.row(row.evidence.ip, catalogue)
+            if kept is None:
                 return None  # a service this catalogue does not know
-            old[ip] = row
-    new = _attributor(engine, domain, w.ipdb, catalogue)(list(touched.values())) if touched else []
+            old[row.evidence.ip] = kept
     after = updated(before, old, new, catalogue)
     if after is not None:
         _submit(lambda: save_snapshot(engine, domain, w.name, w.version, encode_update(raw, new, w.basis),
                                       after.to_bytes()))
     return after
+
+
+def _judged_again(raw: Raw, judge: Callable[[SourceEvidence, Attribution], tuple[SenderClass, str]],
+                  catalogue: Catalogue) -> list[AnalysedSource] | None:
+    """The kept sources whose class or status the decisions change, as they are now (read from the items).
+
+    None when an item names a service this catalogue does not know.
+    """
+    services: dict[int, Attribution] = {}
+    changed = []
+    for ip, item in raw.items.items():
+        attribution = services.get(item[14])
+        if attribution is None:  # classify looks at the service alone
+            name = raw.texts[item[14]]
+            service = catalogue.services.get(name) if isinstance(name, str) else None
+            if service is None and name is not None:
+                return None
+            attribution = services[item[14]] = Attribution(service, None, (), "")
+        sender_class, status = judge(raw.evidence(ip) or SourceEvidence(ip), attribution)
+        if sender_class.value != raw.texts[item[18]] or status != raw.texts[item[19]]:
+            changed.append((ip, sender_class, status))
+    out = []
+    for ip, sender_class, status in changed:
+        row = raw.row(ip, catalogue)
+        if row is None:
+            return None
+        out.append(dataclasses.replace(row, sender_class=sender_class, status=status))
+    return out
 
 
 def _submit(job: Callable[[], None]) -> None:

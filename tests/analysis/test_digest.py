@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -20,6 +22,19 @@ from tests.analysis.test_incremental import NEW, _ingest
 from tests.analysis.test_snapshot import _fields
 
 DAY = date(2023, 11, 15)
+
+
+@contextmanager
+def _no_full_read(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fail if a stored analysis is read back whole (a row for every source)."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the stored analysis was read back whole")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(senders_module, "decode", refuse)
+        patch.setattr(senders_module, "read", refuse)
+        yield
 
 
 def test_the_sums_of_the_test_report(engine: sa.Engine, tmp_path: Path) -> None:
@@ -62,12 +77,8 @@ def test_another_process_reads_the_stored_digest_without_the_sources(
     made = digest(engine, "example.edu", 2, ipdb, catalogue, DAY)  # type: ignore[arg-type]
     flush_saves()
     clear_cache()  # as in another process: only the store is shared
-
-    def no_sources(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the digest was there: no snapshot should be decoded")
-
-    monkeypatch.setattr(senders_module, "decode", no_sources)
-    assert digest(engine, "example.edu", 2, ipdb, catalogue, DAY) == made  # type: ignore[arg-type]
+    with _no_full_read(monkeypatch):  # the digest is there
+        assert digest(engine, "example.edu", 2, ipdb, catalogue, DAY) == made  # type: ignore[arg-type]
     assert len(computed) == 1
 
 
@@ -106,13 +117,7 @@ def test_after_new_reports_the_digest_is_brought_up_to_date_without_the_other_so
     flush_saves()
     _ingest(engine, tmp_path / "more", "new.xml", NEW)
     clear_cache()  # another process
-
-    def no_sources(*args: object, **kwargs: object) -> None:
-        raise AssertionError("only the touched sources should be read back")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(senders_module, "decode", no_sources)
-        patch.setattr(senders_module, "read", no_sources)
+    with _no_full_read(monkeypatch):  # only the touched sources are read back
         advanced = digest(engine, "example.edu", 2, ipdb, catalogue, DAY)  # type: ignore[arg-type]
     assert len(computed) == 1
     flush_saves()
@@ -137,15 +142,11 @@ def test_one_source_is_read_back_alone(engine: sa.Engine, tmp_path: Path, comput
         rows["192.0.2.4"])  # from this process's analysis
     flush_saves()
     clear_cache()  # another process
-
-    def no_sources(*args: object, **kwargs: object) -> None:
-        raise AssertionError("only the one source should be read back")
-
-    monkeypatch.setattr(senders_module, "decode", no_sources)
-    found = source(engine, "example.edu", 2, "192.0.2.4", ipdb, catalogue, DAY)  # type: ignore[arg-type]
+    with _no_full_read(monkeypatch):  # only the one source is read back
+        found = source(engine, "example.edu", 2, "192.0.2.4", ipdb, catalogue, DAY)  # type: ignore[arg-type]
+        assert source(engine, "example.edu", 2, "192.0.2.99", ipdb, catalogue, DAY) is None  # type: ignore[arg-type]
     assert found is not None and _fields(found) == _fields(rows["192.0.2.4"])
     assert found.attribution.service is catalogue.services["esp-two"]  # type: ignore[attr-defined]
-    assert source(engine, "example.edu", 2, "192.0.2.99", ipdb, catalogue, DAY) is None  # type: ignore[arg-type]
     assert len(computed) == 1
 
 

@@ -80,7 +80,8 @@ def analyse(engine: sa.Engine, domain: str, days: int, ipdb: IpDatabase, catalog
     command of the same job, or a web process on another machine costs a
     few index reads and, at most, one snapshot read. After new reports only,
     the kept analysis is brought up to date with them
-    (``analysis.incremental``); anything else is computed from the rollups.
+    (``analysis.incremental``), after decisions only its sources are
+    classified again; anything else is computed from the rollups.
     """
     return list(_analysis(_Window.of(engine, domain, days, ipdb, catalogue, today, bounded)).rows)
 
@@ -235,27 +236,16 @@ def _advanced(engine: sa.Engine, domain: str, window: str, basis: list[str], sin
     found = advance(engine, domain, previous.rows, previous.basis, basis, since, until,
                     _attributor(engine, domain, ipdb, catalogue))
     if found is None and _only_decisions(previous.basis, basis):
-        found = _reclassified(engine, domain, previous.rows)
+        judged = _judged_again(previous, _judge(engine, domain), catalogue)
+        if judged is not None:
+            by_ip = {row.evidence.ip: row for row in judged}
+            found = [by_ip.get(row.evidence.ip, row) for row in previous.rows], set(by_ip)
     return None if found is None else (found[0], previous, found[1])
 
 
 def _only_decisions(old: Sequence[str], new: Sequence[str]) -> bool:
     """Whether two bases differ in the domain's audit log alone (``store.queries.data_version``'s third part)."""
     return len(old) == len(new) and old[:2] == new[:2] and old[3:] == new[3:]
-
-
-def _reclassified(engine: sa.Engine, domain: str,
-                  rows: list[AnalysedSource]) -> tuple[list[AnalysedSource], set[str]]:
-    """``rows`` with the domain's decisions as they are now, and the sources whose class or status changed."""
-    judge = _judge(engine, domain)
-    out, changed = [], set()
-    for row in rows:
-        sender_class, status = judge(row.evidence, row.attribution)
-        if (sender_class, status) != (row.sender_class, row.status):
-            row = dataclasses.replace(row, sender_class=sender_class, status=status)
-            changed.add(row.evidence.ip)
-        out.append(row)
-    return out, changed
 
 
 def _advanced_digest(w: _Window) -> Digest | None:

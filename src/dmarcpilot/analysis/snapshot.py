@@ -73,16 +73,13 @@ def parse(payload: bytes) -> Raw | None:
 
 
 @dataclass(frozen=True)
-class Decoded:
-    """A snapshot read back: its rows and basis, and its encoded items (reused when it is brought up to date)."""
+class Decoded(Raw):
+    """A snapshot read back with a row per source (its items are reused when it is brought up to date)."""
 
     rows: list[AnalysedSource]
-    basis: list[str] | None
-    texts: list[Any]
-    items: dict[str, list[Any]]  # by source address
 
 
-def encode(rows: Sequence[AnalysedSource], basis: Sequence[str] | None = None, previous: Decoded | None = None,
+def encode(rows: Sequence[AnalysedSource], basis: Sequence[str] | None = None, previous: Raw | None = None,
            changed: Set[str] = frozenset()) -> bytes:
     """One compact array per source; repeated texts (owners, groups, classes) once in a table.
 
@@ -146,14 +143,14 @@ def decode(payload: bytes, catalogue: Catalogue) -> list[AnalysedSource] | None:
 
 def read(payload: bytes, catalogue: Catalogue) -> Decoded | None:
     """The snapshot read back, or None when the payload cannot be used."""
-    try:
-        version, basis, texts, items = json.loads(zlib.decompress(payload))
-        if version != FORMAT:
-            return None
-        rows = _rows(texts, items, catalogue)
-    except (ValueError, TypeError, IndexError, KeyError, zlib.error):
+    raw = parse(payload)
+    if raw is None:
         return None
-    return None if rows is None else Decoded(rows, basis, texts, {item[0]: item for item in items})
+    try:
+        rows = _rows(raw.texts, list(raw.items.values()), catalogue)
+    except (ValueError, TypeError, IndexError, KeyError):
+        return None
+    return None if rows is None else Decoded(raw.basis, raw.texts, raw.items, rows)
 
 
 def _rows(texts: list[Any], items: list[Any], catalogue: Catalogue) -> list[AnalysedSource] | None:

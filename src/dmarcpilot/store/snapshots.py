@@ -9,6 +9,7 @@ the same analysis, and the last one stays.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -28,28 +29,27 @@ def stored_version(engine: sa.Engine, domain: str, window: str) -> str | None:
 
 def load_snapshot(engine: sa.Engine, domain: str, window: str, version: str) -> bytes | None:
     """The payload of ``window``'s snapshot if it is of ``version``."""
-    s = analysis_snapshots.c
-    with engine.connect() as conn:
-        payload = conn.execute(sa.select(s.payload).where(s.domain == domain, s.window == window,
-                                                          s.version == version)).scalar()
-    return None if payload is None else bytes(payload)
+    return _blob(engine, analysis_snapshots.c.payload, domain, window, version)
 
 
 def load_digest(engine: sa.Engine, domain: str, window: str, version: str) -> bytes | None:
     """The digest kept beside ``window``'s snapshot if it is of ``version`` (None: none, or not yet)."""
-    s = analysis_snapshots.c
-    with engine.connect() as conn:
-        digest = conn.execute(sa.select(s.digest).where(s.domain == domain, s.window == window,
-                                                        s.version == version)).scalar()
-    return None if digest is None else bytes(digest)
+    return _blob(engine, analysis_snapshots.c.digest, domain, window, version)
 
 
 def load_latest_snapshot(engine: sa.Engine, domain: str, window: str) -> bytes | None:
     """The payload of ``window``'s snapshot, of whatever version (to bring it up to date)."""
+    return _blob(engine, analysis_snapshots.c.payload, domain, window, None)
+
+
+def _blob(engine: sa.Engine, column: sa.Column[Any], domain: str, window: str, version: str | None) -> bytes | None:
     s = analysis_snapshots.c
+    query = sa.select(column).where(s.domain == domain, s.window == window)
+    if version is not None:
+        query = query.where(s.version == version)
     with engine.connect() as conn:
-        payload = conn.execute(sa.select(s.payload).where(s.domain == domain, s.window == window)).scalar()
-    return None if payload is None else bytes(payload)
+        found = conn.execute(query).scalar()
+    return None if found is None else bytes(found)
 
 
 def load_latest_with_digest(engine: sa.Engine, domain: str, window: str) -> tuple[bytes, bytes | None] | None:

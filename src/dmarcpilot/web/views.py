@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from dmarcpilot.analysis.figures import rate, window_start
 from dmarcpilot.analysis.identify import most_common
-from dmarcpilot.analysis.senders import AnalysedSource, Digest, analyse, digest, source
+from dmarcpilot.analysis.senders import Digest, digest, source
 from dmarcpilot.dnsclient import ResolverClient
 from dmarcpilot.enrich.catalogue import Catalogue
 from dmarcpilot.enrich.ipdata import IpDatabase
@@ -49,11 +49,6 @@ class WebState:
     ipdb: IpDatabase
     catalogue: Catalogue
     accounts: Accounts
-
-
-def analysed(state: WebState, domain: str, days: int) -> list[AnalysedSource]:
-    """``analysis.senders.analyse`` of the window ending today (kept per process while nothing changed)."""
-    return analyse(state.engine, domain, days, state.ipdb, state.catalogue)
 
 
 def summed(state: WebState, domain: str, days: int) -> Digest:
